@@ -1,0 +1,339 @@
+"""The response models: frozen attrs classes, built by one private cattrs converter.
+
+Field names are snake_case; the converter renames them from the API's camelCase.
+Ids stay ``str``, ``number`` is ``int``, timestamps are timezone-aware UTC
+``datetime``s. Types are checked strictly (a number where an id belongs is a
+``ResponseDecodeError``, never silently turned into a string), unknown JSON
+keys are ignored.
+
+Open enums: ``Priority``, ``StatusType`` and ``AuthorKind`` list the documented
+values. A value Headoni adds later arrives as the plain ``str`` it was sent as,
+so a read never breaks on it. Both are ``str``, so ``ticket.priority == "high"``
+holds either way, and ``isinstance(ticket.priority, Priority)`` tells a
+documented value from a new one.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._errors import ResponseDecodeError
+
+__all__ = [
+    "AuthorKind",
+    "CreatedTicket",
+    "Department",
+    "DepartmentRef",
+    "Message",
+    "Priority",
+    "Requester",
+    "Status",
+    "StatusType",
+    "Ticket",
+    "TicketPage",
+    "TicketSummary",
+    "TicketType",
+    "TicketTypeRef",
+    "decode_created",
+    "decode_departments",
+    "decode_page",
+    "decode_ticket",
+    "decode_ticket_types",
+]
+
+
+class Priority(enum.StrEnum):
+    """A ticket's documented priorities. An undocumented one arrives as a plain ``str``."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class StatusType(enum.StrEnum):
+    """A status's documented ``internalType``. An undocumented one arrives as a plain ``str``."""
+
+    OPEN = "open"
+    AWAITING_REPLY = "awaiting_reply"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class AuthorKind(enum.StrEnum):
+    """Who wrote a message. An undocumented kind arrives as a plain ``str``."""
+
+    AGENT = "agent"
+    END_USER = "end_user"
+    SYSTEM = "system"
+    AUTOMATION = "automation"
+
+
+@attrs.frozen
+class Status:
+    """A ticket's status: the desk's own label and its documented ``internal_type``."""
+
+    id: str
+    label: str
+    internal_type: StatusType | str
+
+
+@attrs.frozen
+class Requester:
+    """The end user a ticket was filed for. ``email`` and ``name`` may be ``None``."""
+
+    email: str | None
+    name: str | None = None
+
+
+@attrs.frozen
+class TicketSummary:
+    """One ticket as ``GET /tickets`` lists it (no messages, department or type)."""
+
+    id: str
+    number: int
+    subject: str
+    priority: Priority | str
+    status: Status
+    requester: Requester
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class DepartmentRef:
+    """The department a ticket is routed to."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class TicketTypeRef:
+    """The type a ticket was filed as."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class Message:
+    """A public message on a ticket (internal notes are never returned)."""
+
+    id: str
+    author_kind: AuthorKind | str
+    body_md: str
+    created_at: datetime
+
+
+@attrs.frozen
+class Ticket:
+    """One ticket with its public messages, oldest first (``GET /tickets/{idOrNumber}``)."""
+
+    id: str
+    number: int
+    subject: str
+    priority: Priority | str
+    status: Status
+    requester: Requester
+    department: DepartmentRef | None
+    ticket_type: TicketTypeRef | None
+    created_at: datetime
+    updated_at: datetime
+    messages: tuple[Message, ...]
+
+
+@attrs.frozen
+class CreatedTicket:
+    """The small ticket ``POST /tickets`` answers with (its requester has only ``email``)."""
+
+    id: str
+    number: int
+    subject: str
+    priority: Priority | str
+    requester: Requester
+
+
+@attrs.frozen
+class Department:
+    """A department: any of them may be named in a create, private ones included."""
+
+    id: str
+    name: str
+    is_default: bool
+    is_public_to_users: bool
+
+
+@attrs.frozen
+class TicketType:
+    """A ticket type; ``is_internal`` marks internal-work types."""
+
+    id: str
+    name: str
+    is_internal: bool
+    is_default: bool
+
+
+@attrs.frozen
+class TicketPage:
+    """One page of ``GET /tickets``: summaries newest first, and the cursor of
+    the next page (``None`` at the end)."""
+
+    tickets: tuple[TicketSummary, ...]
+    next_cursor: str | None
+
+
+# Envelopes: the JSON objects the routes wrap their payloads in.
+@attrs.frozen
+class _TicketEnvelope:
+    ticket: Ticket
+
+
+@attrs.frozen
+class _CreatedEnvelope:
+    ticket: CreatedTicket
+
+
+@attrs.frozen
+class _Departments:
+    departments: tuple[Department, ...]
+
+
+@attrs.frozen
+class _TicketTypes:
+    ticket_types: tuple[TicketType, ...]
+
+
+# --------------------------------------------------------------------------- converter
+
+_T = TypeVar("_T")
+_CAMEL = re.compile(r"_([a-z])")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _camel(name: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: Any, _: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _timestamp(value: Any, _: Any) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    offset = parsed.utcoffset()
+    if offset is None:  # documented as UTC; a missing zone is read as UTC
+        return parsed.replace(tzinfo=UTC)
+    if offset != _ZERO or parsed.tzinfo is not UTC:
+        return parsed.astimezone(UTC)
+    return parsed
+
+
+_ZERO: Final = timedelta(0)
+
+
+def _open_enum(enum_cls: type[enum.Enum]) -> Callable[[Any, Any], Any]:
+    members: dict[str, Any] = {m.value: m for m in enum_cls}
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not str:
+            raise TypeError(f"expected a string for {enum_cls.__name__}, got {type(value).__name__}")
+        return members.get(value, value)
+
+    return structure
+
+
+def _is_open(enum_cls: type[enum.Enum]) -> Callable[[Any], bool]:
+    union = enum_cls | str
+    return lambda t: bool(t == union)
+
+
+def _make_converter() -> cattrs.Converter:
+    # detailed_validation=False: the generated code is plainer and faster on
+    # the streaming hot path; a failure is still reported, as ResponseDecodeError.
+    conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(datetime, _timestamp)
+    for enum_cls in (Priority, StatusType, AuthorKind):
+        conv.register_structure_hook_func(_is_open(enum_cls), _open_enum(enum_cls))
+
+    def attrs_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        renames: dict[str, Any] = {
+            a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls) if "_" in a.name
+        }
+        return make_dict_structure_fn(cls, conv, **renames)
+
+    conv.register_structure_hook_factory(attrs.has, attrs_hook)
+    return conv
+
+
+_CONVERTER: Final = _make_converter()
+
+
+def _structure(data: Any, cls: type[_T], method: str, path: str) -> _T:
+    try:
+        return _CONVERTER.structure(data, cls)
+    except ResponseDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to build is a decode error, by contract
+        raise ResponseDecodeError(
+            f"response body is not the documented shape of {cls.__name__.lstrip('_')}: "
+            f"{type(exc).__name__}: {exc}",
+            method=method,
+            path=path,
+        ) from None
+
+
+def decode_page(data: Any, *, method: str = "GET", path: str = "/tickets") -> TicketPage:
+    """``GET /tickets`` body -> ``TicketPage``. Raises ``ResponseDecodeError``."""
+    page = _structure(data, TicketPage, method, path)
+    cursor = page.next_cursor
+    if cursor is not None and not (cursor.isascii() and _DIGITS.fullmatch(cursor)):
+        raise ResponseDecodeError(f"nextCursor {cursor!r} is not a ticket id", method=method, path=path)
+    return page
+
+
+def decode_ticket(data: Any, *, method: str = "GET", path: str = "/tickets/{id_or_number}") -> Ticket:
+    """``GET /tickets/{idOrNumber}`` body -> ``Ticket``. Raises ``ResponseDecodeError``."""
+    return _structure(data, _TicketEnvelope, method, path).ticket
+
+
+def decode_created(data: Any, *, method: str = "POST", path: str = "/tickets") -> CreatedTicket:
+    """``POST /tickets`` body -> ``CreatedTicket``. Raises ``ResponseDecodeError``."""
+    return _structure(data, _CreatedEnvelope, method, path).ticket
+
+
+def decode_departments(data: Any, *, method: str = "GET", path: str = "/departments") -> list[Department]:
+    """``GET /departments`` body -> departments. Raises ``ResponseDecodeError``."""
+    return list(_structure(data, _Departments, method, path).departments)
+
+
+def decode_ticket_types(data: Any, *, method: str = "GET", path: str = "/ticket-types") -> list[TicketType]:
+    """``GET /ticket-types`` body -> ticket types. Raises ``ResponseDecodeError``."""
+    return list(_structure(data, _TicketTypes, method, path).ticket_types)

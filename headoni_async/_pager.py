@@ -1,0 +1,191 @@
+"""The ticket stream: ``GET /tickets`` page by page, one page prefetched,
+resumable from any ticket.
+
+The API's cursor is a ticket id ("tickets whose id is less than it"), so the
+stream's resume token is simply the id of the last ticket it handed out. A
+page that fails is retried as that page (same cursor) by the request layer;
+the stream never restarts, and it checks that ids strictly decrease, so a
+misbehaving server cannot make it hand out a ticket twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from ._errors import InvalidArgument, ResponseDecodeError
+from ._models import TicketPage, TicketSummary
+
+__all__ = ["TicketStream"]
+
+FetchPage = Callable[[str | None], Awaitable[TicketPage]]
+
+
+class TicketStream:
+    """An async iterator over ticket summaries, newest first.
+
+    Made by ``AsyncDesk.tickets()``. ``async for ticket in stream`` yields
+    ``TicketSummary`` objects; ``stream.pages()`` yields ``TicketPage``
+    objects instead. While the caller works on one page the next is already
+    being fetched (unless ``prefetch=False``).
+
+    ``cursor`` is the id of the last ticket handed out (or the starting
+    cursor): pass it as ``cursor=`` to a new stream to resume right after that
+    ticket, or iterate this stream again to go on where it stopped. Tickets
+    created after a stream passed their place are not seen (ids grow over
+    time, the stream walks down).
+
+    Breaking out of the loop, cancelling the task, an error, ``aclose()`` or
+    closing the desk cancels the prefetch and releases its connection.
+
+    One iteration at a time: starting a new one ends the previous one (so
+    ``async for`` after a ``break`` goes on from ``cursor``). Iterating raises
+    whatever the requests raise (``HeadoniError`` subclasses),
+    ``ResponseDecodeError`` if the server breaks the id order, and
+    ``InvalidArgument`` if another task is inside an iteration of this stream
+    at that moment.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage,
+        *,
+        cursor: str | None,
+        prefetch: bool,
+        track: Callable[[asyncio.Task[TicketPage]], None],
+    ) -> None:
+        self._fetch = fetch
+        self._cursor = cursor
+        self._prefetch = prefetch
+        self._track = track
+        self._exhausted = False
+        self._active: _Gen | None = None
+
+    @property
+    def cursor(self) -> str | None:
+        """The id of the last ticket handed out; ``None`` before the first one
+        when the stream started at the newest ticket."""
+        return self._cursor
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the last page was reached and every ticket handed out."""
+        return self._exhausted
+
+    def __repr__(self) -> str:
+        return f"<TicketStream cursor={self._cursor!r} exhausted={self._exhausted}>"
+
+    def __aiter__(self) -> AsyncIterator[TicketSummary]:
+        gen = self._tickets(self._active)
+        self._active = gen
+        return gen
+
+    def pages(self) -> AsyncIterator[TicketPage]:
+        """Iterate whole pages instead of tickets. After each page is handed
+        out, ``cursor`` is the id of its last ticket."""
+        gen = self._pages(self._active)
+        self._active = gen
+        return gen
+
+    async def aclose(self) -> None:
+        """Stop the stream: cancel the prefetch and release its connection. Idempotent."""
+        active, self._active = self._active, None
+        await _end(active)
+
+    async def __aenter__(self) -> TicketStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _tickets(self, previous: _Gen | None) -> AsyncGenerator[TicketSummary, None]:
+        async with contextlib.aclosing(self._walk(previous)) as pages:
+            async for page in pages:
+                for ticket in page.tickets:
+                    self._cursor = ticket.id
+                    yield ticket
+        self._exhausted = True
+
+    async def _pages(self, previous: _Gen | None) -> AsyncGenerator[TicketPage, None]:
+        async with contextlib.aclosing(self._walk(previous)) as pages:
+            async for page in pages:
+                if page.tickets:
+                    self._cursor = page.tickets[-1].id
+                yield page
+        self._exhausted = True
+
+    async def _walk(self, previous: _Gen | None) -> AsyncGenerator[TicketPage, None]:
+        await _end(previous)
+        if self._exhausted:
+            return
+        cursor = self._cursor
+        page = await self._fetch(cursor)
+        ahead: asyncio.Task[TicketPage] | None = None
+        try:
+            while True:
+                _check_order(page, cursor)
+                following = page.next_cursor
+                if following is not None and self._prefetch:
+                    ahead = asyncio.ensure_future(self._fetch(following))
+                    self._track(ahead)
+                yield page
+                if following is None:
+                    return
+                cursor = following
+                if ahead is not None:
+                    page, ahead = await ahead, None
+                else:
+                    page = await self._fetch(following)
+        finally:
+            if ahead is not None:
+                if not ahead.done():
+                    ahead.cancel()
+                # Wait for it, so its connection is released before we return,
+                # and retrieve its outcome, so asyncio does not warn about it.
+                with contextlib.suppress(BaseException):
+                    await ahead
+
+
+_Gen = AsyncGenerator[Any, None]
+
+
+async def _end(gen: _Gen | None) -> None:
+    """Close an earlier iteration of a stream, unless another task is inside it."""
+    if gen is None:
+        return
+    if getattr(gen, "ag_running", False):
+        raise InvalidArgument("this TicketStream is being iterated by another task")
+    with contextlib.suppress(RuntimeError):  # a finalizer is closing it already
+        await gen.aclose()
+
+
+def _check_order(page: TicketPage, cursor: str | None) -> None:
+    # Keyset pages hold ids strictly below the cursor, newest first. Anything
+    # else would hand out a ticket twice or loop forever: refuse it.
+    previous = int(cursor) if cursor is not None else None
+    for ticket in page.tickets:
+        current = int(ticket.id) if ticket.id.isdigit() else None
+        if current is None or (previous is not None and current >= previous):
+            raise ResponseDecodeError(
+                f"ticket id {ticket.id!r} breaks the id-descending order after cursor {cursor!r}",
+                method="GET",
+                path="/tickets",
+            )
+        previous = current
+    nxt = page.next_cursor
+    if nxt is not None and previous is not None and int(nxt) > previous:
+        raise ResponseDecodeError(
+            f"nextCursor {nxt!r} is above the page's last ticket id", method="GET", path="/tickets"
+        )
+    if nxt is not None and cursor is not None and int(nxt) >= int(cursor):
+        raise ResponseDecodeError(
+            f"nextCursor {nxt!r} does not move below cursor {cursor!r}", method="GET", path="/tickets"
+        )

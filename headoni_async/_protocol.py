@@ -1,0 +1,314 @@
+"""Pure protocol decisions: validating arguments, building URLs, headers, query
+strings and bodies, and decoding JSON. No I/O and no event loop here, so all of
+it is tested synchronously (the habit of gidgethub's ``sansio``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from ._errors import (
+    InsufficientScope,
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidId,
+    InvalidStatus,
+)
+from ._routes import SCOPES, Route
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "auth_headers",
+    "check_page_size",
+    "check_scopes",
+    "check_token",
+    "create_body",
+    "desk_base_url",
+    "id_or_number",
+    "json_loads",
+    "list_query",
+    "require_scope",
+    "status_filter",
+]
+
+MAX_PAGE_SIZE: Final = 100
+STATUS_KEYWORDS: Final = frozenset({"open", "awaiting_reply", "resolved", "closed"})
+
+# A DNS label: what can stand before ".headoni.app".
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Token characters: visible ASCII only. Whitespace or a control character in a
+# header value is either a paste accident or a header-injection attempt.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _loads_stdlib(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def _pick_loads() -> Callable[[bytes], Any]:
+    try:
+        import orjson
+    except ImportError:  # the speedups extra is optional
+        return _loads_stdlib
+    return orjson.loads
+
+
+json_loads: Final = _pick_loads()
+"""Decode JSON bytes: orjson when installed (``headoni-async[speedups]``), else
+the stdlib. Both raise a ``ValueError`` subclass on bad input."""
+
+
+def check_desk_slug(desk: object) -> str:
+    """Return the desk slug, lowercased. Raises ``InvalidArgument`` for anything
+    that is not a bare slug: the API lives only on ``<desk>.headoni.app``, so a
+    custom portal domain (``support.acme.com``) or a URL is refused."""
+    if not isinstance(desk, str):
+        raise InvalidArgumentType(f"desk must be a str slug such as 'acme', not {type(desk).__name__}")
+    slug = desk.strip().lower()
+    if slug.endswith(".headoni.app"):
+        slug = slug[: -len(".headoni.app")]
+    if "." in slug or "/" in slug or ":" in slug:
+        raise InvalidArgument(
+            f"desk must be the slug of <desk>.headoni.app (e.g. 'acme'), not {desk!r}: "
+            "a custom portal domain does not serve the API"
+        )
+    if not _SLUG.fullmatch(slug):
+        raise InvalidArgument(f"desk {desk!r} is not a valid desk slug (letters, digits, hyphens)")
+    return slug
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def desk_base_url(desk: str, base_url: str | None) -> str:
+    """The API base URL, without a trailing slash.
+
+    ``base_url`` replaces ``https://<desk>.headoni.app/api/v1``. It must be an
+    absolute ``https`` URL, or ``http`` on a loopback host (a local fake desk),
+    with no query, fragment or credentials. Raises ``InvalidArgument``.
+    """
+    if base_url is None:
+        return f"https://{desk}.headoni.app/api/v1"
+    if not isinstance(base_url, str):
+        raise InvalidArgumentType("base_url must be a str")
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        raise InvalidArgument(f"base_url must be an absolute http(s) URL, not {base_url!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise InvalidArgument(
+            "base_url may use plain http only on a loopback host (127.0.0.1, ::1, localhost): "
+            "the token would cross the network in clear text"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidArgument("base_url must not carry a query, a fragment or credentials")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise InvalidArgument("base_url has an invalid port") from None
+    return base_url.rstrip("/")
+
+
+def check_token(token: object) -> str:
+    """Return the token unchanged if it can be sent in a header.
+
+    Raises ``InvalidArgumentType`` for a non-str and ``InvalidArgument`` for an
+    empty token or one holding whitespace or control characters. The message
+    never repeats the token.
+    """
+    if not isinstance(token, str):
+        raise InvalidArgumentType(f"token must be a str, not {type(token).__name__}")
+    if not token:
+        raise InvalidArgument("token is empty: mint one on the desk's API page")
+    if not _TOKEN.fullmatch(token):
+        raise InvalidArgument(
+            "token holds whitespace, control or non-ASCII characters (value not shown); "
+            "copy it again from the desk's API page"
+        )
+    return token
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The headers every request carries. ``token`` must have passed ``check_token``."""
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+
+def check_scopes(scopes: Iterable[str] | None) -> frozenset[str] | None:
+    """Normalise the caller's declared scopes; ``None`` turns local checks off.
+
+    Raises ``InvalidArgument`` for a scope Headoni does not define, and
+    ``InvalidArgumentType`` for a bare string (a common slip for a set of one).
+    """
+    if scopes is None:
+        return None
+    if isinstance(scopes, str):
+        raise InvalidArgumentType("scopes must be a collection of scope names, e.g. {'tickets:read'}")
+    declared = frozenset(scopes)
+    unknown = declared - SCOPES
+    if unknown:
+        raise InvalidArgument(f"unknown scopes {sorted(unknown)}; Headoni defines {sorted(SCOPES)}")
+    return declared
+
+
+def require_scope(route: Route, scopes: frozenset[str] | None) -> None:
+    """Raise ``InsufficientScope`` (403, before any I/O) if the declared scopes lack the route's."""
+    if scopes is None or route.scope in scopes:
+        return
+    exc = InsufficientScope(
+        403,
+        "insufficient_scope",
+        f'requires "{route.scope}"; the token was declared with {sorted(scopes)} '
+        "(checked locally, no request was sent)",
+        method=route.method,
+        path=route.path,
+    )
+    exc.required_scope = route.scope
+    raise exc
+
+
+def id_or_number(value: object) -> str:
+    """The ``{idOrNumber}`` path segment: a ticket number (``int``) or id (a str of digits).
+
+    Raises ``InvalidArgumentType`` for a bool, float or other type, and
+    ``InvalidId`` (a ``ValueError``) for a negative number or a non-digit str.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgumentType(
+            f"a ticket is named by its number (int) or id (str of digits), not {type(value).__name__}"
+        )
+    text = str(value) if isinstance(value, int) else value
+    if not _DIGITS.fullmatch(text) or not text.isascii():
+        raise InvalidId(
+            400, "invalid_id", f"{value!r} is not all digits (checked locally, no request was sent)"
+        )
+    return text
+
+
+def status_filter(value: object) -> str:
+    """The ``status`` query value: a ``StatusType``, a keyword, or a numeric id
+    (``int`` or str of digits). Raises ``InvalidStatus`` (a ``ValueError``) or
+    ``InvalidArgumentType``."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgumentType(
+            f"status must be a StatusType, keyword or numeric id, not {type(value).__name__}"
+        )
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidStatus(400, "invalid_status", f"{value!r} is not a status id")
+        return str(value)
+    if value in STATUS_KEYWORDS or (value.isascii() and _DIGITS.fullmatch(value)):
+        return value
+    raise InvalidStatus(
+        400,
+        "invalid_status",
+        f"{value!r} is neither a status keyword ({', '.join(sorted(STATUS_KEYWORDS))}) nor a numeric id",
+    )
+
+
+def check_page_size(page_size: object) -> int:
+    """Raise unless ``page_size`` is an int from 1 to 100 (the API's ``limit``)."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise InvalidArgumentType("page_size must be an int")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be from 1 to {MAX_PAGE_SIZE}, not {page_size}")
+    return page_size
+
+
+def check_cursor(cursor: object) -> str | None:
+    """A resume cursor: ``None`` or a ticket id (str of digits, or an int)."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, bool) or not isinstance(cursor, int | str):
+        raise InvalidArgumentType("cursor must be a ticket id (str of digits) or None")
+    text = str(cursor)
+    if not text.isascii() or not _DIGITS.fullmatch(text):
+        raise InvalidArgument(f"cursor must be a ticket id of digits, not {cursor!r}")
+    return text
+
+
+def list_query(
+    *, limit: int, cursor: str | None, status: str | None, requester_email: str | None
+) -> dict[str, str]:
+    """The query of one ``GET /tickets`` page, in the API's names."""
+    query = {"limit": str(limit)}
+    if cursor is not None:
+        query["cursor"] = cursor
+    if status is not None:
+        query["status"] = status
+    if requester_email is not None:
+        query["requesterEmail"] = requester_email
+    return query
+
+
+def _optional_str(name: str, value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidArgumentType(f"{name} must be a str or None, not {type(value).__name__}")
+
+
+def _optional_id(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgumentType(f"{name} must be an id (str of digits), not {type(value).__name__}")
+    text = str(value)
+    if not text.isascii() or not _DIGITS.fullmatch(text):
+        raise InvalidArgument(f"{name} must be an id of digits, not {value!r}")
+    return text
+
+
+def create_body(
+    *,
+    email: object,
+    subject: object,
+    body: object,
+    name: object = None,
+    priority: object = None,
+    department_id: object = None,
+    ticket_type_id: object = None,
+) -> dict[str, str]:
+    """The JSON body of ``POST /tickets``, in the API's names.
+
+    Types are checked here; value rules (lengths, email syntax) are left to the
+    server, which answers ``InvalidBody`` with ``issues`` saying where.
+    """
+    fields: Mapping[str, object] = {
+        "email": email,
+        "subject": subject,
+        "body": body,
+    }
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        if not isinstance(value, str):
+            raise InvalidArgumentType(f"{key} must be a str, not {type(value).__name__}")
+        out[key] = value
+    if isinstance(priority, Enum):
+        priority = priority.value
+    for key, value in (
+        ("name", _optional_str("name", name)),
+        ("priority", _optional_str("priority", priority)),
+    ):
+        if value is not None:
+            out[key] = value
+    for key, arg, value in (
+        ("departmentId", "department_id", department_id),
+        ("ticketTypeId", "ticket_type_id", ticket_type_id),
+    ):
+        checked = _optional_id(arg, value)
+        if checked is not None:
+            out[key] = checked
+    return out
