@@ -1,0 +1,418 @@
+"""FakeDesk: a real HTTP server (aiohttp.web) on a loopback port that answers
+like a Headoni desk, with fault injection and a request log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final
+
+import attrs
+from aiohttp import web
+
+from ._faults import Fault, FaultRule, request_numbers
+from ._store import ALL_SCOPES, ApiFailure, DeskStore, StoredTicket
+
+__all__ = ["FakeDesk", "LoggedRequest"]
+
+_JSON: Final = "application/json"
+_ROUTES: Final = {
+    # name: (method, path, scope)
+    "create_ticket": ("POST", "/tickets", "tickets:create"),
+    "list_tickets": ("GET", "/tickets", "tickets:read"),
+    "get_ticket": ("GET", "/tickets/{id_or_number}", "tickets:read"),
+    "departments": ("GET", "/departments", "tickets:read"),
+    "ticket_types": ("GET", "/ticket-types", "tickets:read"),
+}
+_HTML: Final = "<html><head><title>{0}</title></head><body><h1>{0} Bad Gateway</h1><hr>proxy</body></html>"
+
+
+@attrs.frozen
+class LoggedRequest:
+    """One request as the fake desk saw it. It never holds the token:
+    ``authorized`` only says whether an ``Authorization`` header was present."""
+
+    number: int
+    route: str
+    method: str
+    path: str
+    query: dict[str, str]
+    authorized: bool
+    connection: int
+    status: int | None
+    fault: str | None
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class FakeDesk:
+    """A faithful local Headoni desk.
+
+    ::
+
+        async with FakeDesk("acme", tickets=1000, seed=1) as fake:
+            token = fake.mint_token({"tickets:read"})
+            async with AsyncDesk("acme", token, base_url=fake.base_url) as desk:
+                ...
+
+    Every route, rule and error of the reference is implemented (see
+    ``DeskStore``). ``inject()`` scripts faults; ``requests`` logs what
+    arrived. Use ``serve_in_thread()`` to run it on its own event loop (what
+    the pytest plugin and the CLI demo do).
+    """
+
+    def __init__(self, slug: str = "acme", *, tickets: int = 0, seed: int = 0, latency: float = 0.0) -> None:
+        self.store = DeskStore(slug, tickets=tickets, seed=seed)
+        self.latency = latency
+        """Seconds added before every answer (a slow network or desk)."""
+        self.requests: list[LoggedRequest] = []
+        self._rules: list[FaultRule] = []
+        self._counts: dict[str, int] = {}
+        self._connections: dict[int, int] = {}
+        self._keep: list[object] = []
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # ------------------------------------------------------------------ controls
+
+    @property
+    def slug(self) -> str:
+        """The desk's slug."""
+        return self.store.slug
+
+    def mint_token(
+        self, scopes: Iterable[str] = ALL_SCOPES, *, name: str = "test token", desk: str | None = None
+    ) -> str:
+        """Mint a token with ``scopes``; ``desk`` makes it another desk's token."""
+        return self.store.mint_token(scopes, name=name, desk=desk)
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token while the desk runs; its next request gets 401."""
+        self.store.revoke(token)
+
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        route: str | None = None,
+        on: int | Iterable[int] | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Apply ``fault`` to ``route`` (a client route name such as
+        ``"list_tickets"``; ``None`` for every route), on request numbers
+        ``on`` (1-based; ``None`` for every one), at most ``times`` times."""
+        if route is not None and route not in _ROUTES:
+            raise ValueError(f"unknown route {route!r}; one of {sorted(_ROUTES)}")
+        self._rules.append(FaultRule(fault, route, request_numbers(on), times))
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._rules.clear()
+
+    def count(self, route: str | None = None) -> int:
+        """How many requests arrived (for one route, or in all)."""
+        if route is None:
+            return len(self.requests)
+        return self._counts.get(route, 0)
+
+    @property
+    def connections_seen(self) -> int:
+        """How many distinct TCP connections have carried a request."""
+        return len(self._connections)
+
+    @property
+    def open_connections(self) -> int:
+        """How many connections the server holds open now."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    # ------------------------------------------------------------------ serving
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/api/v1`` once started."""
+        if self._base_url is None:
+            raise RuntimeError("the fake desk is not started")
+        return self._base_url
+
+    def make_app(self) -> web.Application:
+        """The ``aiohttp.web`` application, for use with aiohttp's own test tools."""
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/api/v1/tickets", self._create)
+        app.router.add_get("/api/v1/tickets", self._list)
+        app.router.add_get("/api/v1/tickets/{id_or_number}", self._get)
+        app.router.add_get("/api/v1/departments", self._departments)
+        app.router.add_get("/api/v1/ticket-types", self._ticket_types)
+        app.router.add_get("/llms.txt", self._llms)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0: a free port) in the running loop; returns the base URL."""
+        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+        await site.start()
+        self._runner = runner
+        sockets = runner.addresses
+        bound_port = sockets[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        self._base_url = f"http://{shown}:{bound_port}/api/v1"
+        return self._base_url
+
+    async def close(self) -> None:
+        """Stop serving and drop every connection."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeDesk:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @contextlib.contextmanager
+    def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve from a thread with its own event loop; yields the base URL.
+
+        Client and server then do not share a loop, as with a real desk, and
+        synchronous code (a pytest fixture, the CLI) can run it.
+        """
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start(host, port))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name=f"fake-desk-{self.slug}", daemon=True)
+        thread.start()
+        ready.wait()
+        try:
+            if failure:
+                raise failure[0]
+            yield self.base_url
+        finally:
+            if not failure:
+                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+
+    # ------------------------------------------------------------------ the request path
+
+    def _route_of(self, request: web.Request) -> str:
+        info = request.match_info.route.resource
+        canonical = info.canonical if info is not None else request.path
+        for name, (method, path, _) in _ROUTES.items():
+            if method == request.method and canonical == "/api/v1" + path:
+                return name
+        return "other"
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        route = self._route_of(request)
+        number = self._counts.get(route, 0) + 1
+        self._counts[route] = number
+        overall = len(self.requests) + 1
+        protocol = request.protocol
+        connection = self._connections.setdefault(id(protocol), len(self._connections) + 1)
+        if len(self._keep) < len(self._connections):
+            self._keep.append(protocol)  # hold it, so its id() is never reused
+        delay, fault = self._pick_faults(route, number, overall)
+        entry = {
+            "number": overall,
+            "route": route,
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "authorized": "Authorization" in request.headers,
+            "connection": connection,
+        }
+        index = len(self.requests)
+        self.requests.append(LoggedRequest(status=None, fault=fault.kind if fault else None, **entry))
+        if delay:
+            await asyncio.sleep(delay)
+        if fault is not None and fault.kind in ("reset", "html", "error"):
+            response = await self._answer_fault(request, fault)
+        else:
+            request["fault"] = fault
+            try:
+                response = await handler(request)
+            except ApiFailure as failure:
+                response = web.Response(status=failure.status, body=_dumps(failure.body), content_type=_JSON)
+            if fault is not None and fault.kind in ("drip", "reset_body", "truncate") and isinstance(
+                response, web.Response
+            ):
+                response = await self._stream_fault(request, response, fault)
+        status = None if fault is not None and fault.kind in ("reset", "reset_body", "truncate") else response.status
+        self.requests[index] = attrs.evolve(self.requests[index], status=status)
+        return response
+
+    def _pick_faults(self, route: str, number: int, overall: int) -> tuple[float, Fault | None]:
+        """The added latency and the one other fault (the first rule wins) for a request."""
+        delay = self.latency
+        chosen: Fault | None = None
+        for rule in self._rules:
+            counted = number if rule.route is not None else overall
+            if not rule.matches(route, counted):
+                continue
+            if rule.fault.kind == "latency":
+                rule.consume()
+                delay += rule.fault.seconds
+            elif chosen is None:
+                rule.consume()
+                chosen = rule.fault
+        return delay, chosen
+
+    async def _answer_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        if fault.kind == "reset":
+            _abort(request)
+            return web.Response(status=599)
+        if fault.kind == "html":
+            return web.Response(
+                status=fault.status, text=_HTML.format(fault.status), content_type="text/html", headers=headers
+            )
+        body = {"error": fault.code, "detail": "injected by the fake desk"}
+        return web.Response(status=fault.status, body=_dumps(body), content_type=_JSON, headers=headers)
+
+    async def _stream_fault(self, request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+        body = response.body if isinstance(response.body, bytes) else b""
+        stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        if fault.kind == "drip":
+            for start in range(0, len(body), max(1, fault.chunk)):
+                await stream.write(body[start : start + fault.chunk])
+                await asyncio.sleep(fault.seconds)
+            await stream.write_eof()
+            return stream
+        cut = len(body) // 2 if fault.at_byte is None else max(0, min(fault.at_byte, len(body) - 1))
+        if cut:
+            await stream.write(body[:cut])
+        await asyncio.sleep(0.005)  # let those bytes leave before the cut
+        if fault.kind == "reset_body":
+            _abort(request)
+        elif request.transport is not None:
+            request.transport.close()
+        return stream
+
+    # ------------------------------------------------------------------ routes
+
+    def _auth(self, request: web.Request, route: str) -> None:
+        self.store.authorize(request.headers.get("Authorization"), _ROUTES[route][2])
+
+    def _odd(self, request: web.Request) -> bool:
+        fault = request.get("fault")
+        return fault is not None and fault.kind == "odd_enums"
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request, "create_ticket")
+        try:
+            payload = await request.json()
+        except ValueError:
+            raise ApiFailure(
+                400, "invalid_body", "body is not JSON", [{"path": [], "code": "invalid_json", "message": "bad JSON"}]
+            ) from None
+        ticket = self.store.create(payload, datetime.now(UTC))
+        created = {
+            "id": str(ticket.id),
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "priority": "critical" if self._odd(request) else ticket.priority,
+            "requester": {"email": ticket.email},
+        }
+        return web.Response(status=201, body=_dumps({"ticket": created}), content_type=_JSON)
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request, "list_tickets")
+        found, next_cursor = self.store.page(request.query)
+        if self._odd(request):
+            items = [_odd_summary(_summary(t)) for t in found]
+            return web.Response(body=_dumps({"tickets": items, "nextCursor": next_cursor}), content_type=_JSON)
+        parts = [_summary_bytes(t) for t in found]
+        body = b'{"tickets":[' + b",".join(parts) + b'],"nextCursor":' + _dumps(next_cursor) + b"}"
+        return web.Response(body=body, content_type=_JSON)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request, "get_ticket")
+        ticket = self.store.find(request.match_info["id_or_number"])
+        doc = _summary(ticket)
+        doc["department"] = {"id": ticket.department.id, "name": ticket.department.name}
+        doc["ticketType"] = {"id": ticket.ticket_type.id, "name": ticket.ticket_type.name}
+        messages = sorted(
+            (m for m in self.store.messages_of(ticket) if not m.internal), key=lambda m: (m.created_at, m.id)
+        )
+        doc["messages"] = [
+            {"id": m.id, "authorKind": m.author_kind, "bodyMd": m.body_md, "createdAt": m.created_at}
+            for m in messages
+        ]
+        if self._odd(request):
+            doc = _odd_summary(doc)
+            for m in doc["messages"]:
+                m["authorKind"] = "bot"
+        return web.Response(body=_dumps({"ticket": doc}), content_type=_JSON)
+
+    async def _departments(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request, "departments")
+        items = [d.to_json() for d in self.store.listed_departments()]
+        return web.Response(body=_dumps({"departments": items}), content_type=_JSON)
+
+    async def _ticket_types(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request, "ticket_types")
+        items = [t.to_json() for t in self.store.listed_ticket_types()]
+        return web.Response(body=_dumps({"ticketTypes": items}), content_type=_JSON)
+
+    async def _llms(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=f"# {self.slug} (fake Headoni desk)\nAPI: /api/v1\n", content_type="text/plain")
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def _summary(ticket: StoredTicket) -> dict[str, Any]:
+    return {
+        "id": str(ticket.id),
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "priority": ticket.priority,
+        "status": ticket.status.to_json(),
+        "requester": {"email": ticket.email, "name": ticket.name},
+        "createdAt": ticket.created_at,
+        "updatedAt": ticket.updated_at,
+    }
+
+
+def _summary_bytes(ticket: StoredTicket) -> bytes:
+    if ticket.summary_json is None:
+        ticket.summary_json = _dumps(_summary(ticket))
+    return ticket.summary_json
+
+
+def _odd_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["priority"] = "critical"
+    doc["status"] = {**doc["status"], "internalType": "on_hold"}
+    return doc

@@ -1,0 +1,238 @@
+"""Pure protocol logic: argument checks, URLs, headers, queries, bodies. No I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from headoni_async import (
+    HeadoniError,
+    InsufficientScope,
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidId,
+    InvalidStatus,
+    Priority,
+    StatusType,
+)
+from headoni_async import _protocol as proto
+from headoni_async._routes import ROUTES, SCOPES
+
+
+@pytest.mark.parametrize(
+    ("given", "slug"),
+    [("acme", "acme"), ("ACME", "acme"), (" acme ", "acme"), ("acme.headoni.app", "acme"), ("a-1", "a-1")],
+)
+def test_desk_slug_accepted(given: str, slug: str) -> None:
+    assert proto.check_desk_slug(given) == slug
+
+
+@pytest.mark.parametrize(
+    "given", ["support.acme.com", "https://acme.headoni.app", "acme/", "", "-acme", "ac me", "acme:443", "x" * 64]
+)
+def test_desk_slug_refused(given: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        proto.check_desk_slug(given)
+    assert isinstance(info.value, ValueError)
+
+
+def test_custom_domain_message_says_why() -> None:
+    with pytest.raises(InvalidArgument, match="custom portal domain"):
+        proto.check_desk_slug("support.acme.com")
+
+
+def test_default_base_url() -> None:
+    assert proto.desk_base_url("acme", None) == "https://acme.headoni.app/api/v1"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://127.0.0.1:8080/api/v1/", "http://127.0.0.1:8080/api/v1"),
+        ("http://localhost:1/api/v1", "http://localhost:1/api/v1"),
+        ("http://[::1]:9/api/v1", "http://[::1]:9/api/v1"),
+        ("http://127.8.9.10/api/v1", "http://127.8.9.10/api/v1"),
+        ("https://proxy.example.com/headoni/api/v1", "https://proxy.example.com/headoni/api/v1"),
+    ],
+)
+def test_base_url_accepted(given: str, expected: str) -> None:
+    assert proto.desk_base_url("acme", given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://acme.headoni.app/api/v1",  # clear text off loopback
+        "http://10.0.0.1/api/v1",
+        "ftp://127.0.0.1/",
+        "/api/v1",
+        "https://user:pw@acme.headoni.app/api/v1",
+        "https://acme.headoni.app/api/v1?x=1",
+        "https://acme.headoni.app:99999/api/v1",
+    ],
+)
+def test_base_url_refused(given: str) -> None:
+    with pytest.raises(InvalidArgument):
+        proto.desk_base_url("acme", given)
+
+
+@pytest.mark.parametrize("token", ["hd_abc", "abc", "hd_" + "x" * 200, "hd_a-b_c.d~e"])
+def test_token_accepted(token: str) -> None:
+    assert proto.check_token(token) == token
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "hd_abc def", "hd_abc\n", "hd_abc\r\nX-Evil: 1", "hd_\x00abc", "hd_abc\t", "hd_\x7fabc", "hd_ábc"],
+)
+def test_token_refused_without_echo(token: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        proto.check_token(token)
+    if token:
+        assert token not in str(info.value) and token not in repr(info.value)
+
+
+def test_token_type() -> None:
+    with pytest.raises(InvalidArgumentType):
+        proto.check_token(b"hd_abc")
+
+
+def test_auth_headers() -> None:
+    assert proto.auth_headers("hd_x") == {"Authorization": "Bearer hd_x", "Accept": "application/json"}
+
+
+def test_scopes() -> None:
+    assert proto.check_scopes(None) is None
+    assert proto.check_scopes(["tickets:read"]) == frozenset({"tickets:read"})
+    with pytest.raises(InvalidArgument, match="unknown scopes"):
+        proto.check_scopes({"tickets:write"})
+    with pytest.raises(InvalidArgumentType):
+        proto.check_scopes("tickets:read")
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_require_scope_table(name: str) -> None:
+    route = ROUTES[name]
+    proto.require_scope(route, None)
+    proto.require_scope(route, SCOPES)
+    proto.require_scope(route, frozenset({route.scope}))
+    other = frozenset(SCOPES - {route.scope})
+    with pytest.raises(InsufficientScope) as info:
+        proto.require_scope(route, other)
+    assert info.value.status == 403
+    assert info.value.code == "insufficient_scope"
+    assert info.value.required_scope == route.scope
+
+
+def test_route_table_matches_reference() -> None:
+    table = {name: (r.method, r.path, r.scope, r.idempotent) for name, r in ROUTES.items()}
+    assert table == {
+        "create_ticket": ("POST", "/tickets", "tickets:create", False),
+        "list_tickets": ("GET", "/tickets", "tickets:read", True),
+        "get_ticket": ("GET", "/tickets/{id_or_number}", "tickets:read", True),
+        "departments": ("GET", "/departments", "tickets:read", True),
+        "ticket_types": ("GET", "/ticket-types", "tickets:read", True),
+    }
+
+
+@pytest.mark.parametrize(("given", "sent"), [(1247, "1247"), ("1490375649312800768", "1490375649312800768"), (0, "0")])
+def test_id_or_number(given: int | str, sent: str) -> None:
+    assert proto.id_or_number(given) == sent
+
+
+@pytest.mark.parametrize("given", ["12a", "", "-1", -1, " 12", "１２", "1.0", "12\n"])
+def test_id_or_number_invalid(given: int | str) -> None:
+    with pytest.raises(InvalidId) as info:
+        proto.id_or_number(given)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, HeadoniError)
+
+
+@pytest.mark.parametrize("given", [True, False, 12.0, None, b"12", [1]])
+def test_id_or_number_type(given: object) -> None:
+    with pytest.raises(InvalidArgumentType) as info:
+        proto.id_or_number(given)
+    assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [(StatusType.OPEN, "open"), ("awaiting_reply", "awaiting_reply"), (7, "7"), ("1490300000000000001", "1490300000000000001")],
+)
+def test_status_filter(given: object, sent: str) -> None:
+    assert proto.status_filter(given) == sent
+
+
+@pytest.mark.parametrize("given", ["Open", "pending", "", "1a", -3])
+def test_status_filter_invalid(given: object) -> None:
+    with pytest.raises(InvalidStatus):
+        proto.status_filter(given)
+
+
+def test_status_filter_type() -> None:
+    with pytest.raises(InvalidArgumentType):
+        proto.status_filter(True)
+
+
+@pytest.mark.parametrize("size", [0, 101, -1])
+def test_page_size_range(size: int) -> None:
+    with pytest.raises(InvalidArgument):
+        proto.check_page_size(size)
+
+
+def test_page_size_type() -> None:
+    with pytest.raises(InvalidArgumentType):
+        proto.check_page_size(True)
+    assert proto.check_page_size(1) == 1 and proto.check_page_size(100) == 100
+
+
+def test_cursor() -> None:
+    assert proto.check_cursor(None) is None
+    assert proto.check_cursor(123) == "123"
+    with pytest.raises(InvalidArgument):
+        proto.check_cursor("12x")
+    with pytest.raises(InvalidArgumentType):
+        proto.check_cursor(1.5)
+
+
+def test_list_query_uses_api_names() -> None:
+    assert proto.list_query(limit=100, cursor=None, status=None, requester_email=None) == {"limit": "100"}
+    assert proto.list_query(limit=5, cursor="9", status="open", requester_email="A@B.co") == {
+        "limit": "5",
+        "cursor": "9",
+        "status": "open",
+        "requesterEmail": "A@B.co",
+    }
+
+
+def test_create_body() -> None:
+    assert proto.create_body(email="a@b.co", subject="s", body="b") == {"email": "a@b.co", "subject": "s", "body": "b"}
+    full = proto.create_body(
+        email="a@b.co", subject="s", body="b", name="A", priority=Priority.HIGH, department_id="1", ticket_type_id=2
+    )
+    assert full == {
+        "email": "a@b.co",
+        "subject": "s",
+        "body": "b",
+        "name": "A",
+        "priority": "high",
+        "departmentId": "1",
+        "ticketTypeId": "2",
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"email": None, "subject": "s", "body": "b"},
+        {"email": "a@b.co", "subject": 1, "body": "b"},
+        {"email": "a@b.co", "subject": "s", "body": "b", "name": 5},
+        {"email": "a@b.co", "subject": "s", "body": "b", "department_id": True},
+    ],
+)
+def test_create_body_types(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgumentType):
+        proto.create_body(**kwargs)  # type: ignore[arg-type]
+
+
+def test_create_body_ids_are_digits() -> None:
+    with pytest.raises(InvalidArgument):
+        proto.create_body(email="a@b.co", subject="s", body="b", ticket_type_id="abc")
