@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.client_exceptions import UnixClientConnectorError
 from aiohttp.client_reqrep import ConnectionKey
 from hypothesis import given
 from hypothesis import strategies as st
@@ -102,7 +103,7 @@ def _instance(cls: type[BaseException]) -> BaseException:
     key = ConnectionKey("acme.headoni.app", 443, True, True, None, None, None)
     if issubclass(cls, aiohttp.ClientConnectorCertificateError):
         return cls(key, ssl.SSLCertVerificationError("certificate verify failed"))
-    if issubclass(cls, aiohttp.UnixClientConnectorError):
+    if issubclass(cls, UnixClientConnectorError):
         return cls("/run/desk.sock", key, OSError(111, "Connection refused"))
     if issubclass(cls, aiohttp.ClientConnectorError):
         return cls(key, OSError(111, "Connection refused"))
