@@ -22,7 +22,10 @@ from ._errors import (
     InvalidArgument,
     InvalidArgumentType,
     ResponseDecodeError,
+    ServerError,
+    TransportError,
     error_from_response,
+    note_unknown_outcome,
 )
 from ._models import (
     CreatedTicket,
@@ -269,15 +272,21 @@ class AsyncDesk:
                 )
             return raw
 
-        raw = await call_with_retries(
-            attempt,
-            policy=self._retry,
-            idempotent=route.idempotent,
-            label=label,
-            sleep=self._sleep,
-            clock=self._clock,
-            on_retry=self._count_retry,
-        )
+        try:
+            raw = await call_with_retries(
+                attempt,
+                policy=self._retry,
+                idempotent=route.idempotent,
+                label=label,
+                sleep=self._sleep,
+                clock=self._clock,
+                on_retry=self._count_retry,
+            )
+        except (TransportError, ServerError) as exc:
+            reached = exc.may_have_reached_server if isinstance(exc, TransportError) else True
+            if not route.idempotent and reached:
+                note_unknown_outcome(exc)
+            raise
         try:
             return proto.json_loads(raw.body)
         except ValueError:

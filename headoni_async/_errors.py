@@ -297,6 +297,11 @@ class TransportError(HeadoniError):
         super().__init__(f"{where}{message}")
 
 
+def note_unknown_outcome(exc: HeadoniError) -> None:
+    """Say in ``exc``'s message that a create may or may not have happened."""
+    exc.args = (f"{exc}; the ticket may or may not have been created: look it up before creating it again",)
+
+
 class ConnectError(TransportError):
     """The connection could not be established (refused, DNS failure, unreachable).
     Nothing reached the server, so even a create is safe to retry."""

@@ -48,7 +48,10 @@ _DIGITS = re.compile(r"[0-9]+")
 
 
 def _loads_stdlib(data: bytes) -> Any:
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:  # deep nesting: a bad body, not a crash
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _pick_loads() -> Callable[[bytes], Any]:

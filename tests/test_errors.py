@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import pickle
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -51,7 +51,9 @@ DOCUMENTED = [
 @pytest.mark.parametrize(("status", "code", "cls", "family"), DOCUMENTED)
 def test_documented_codes(status: int, code: str, cls: type[APIError], family: type[APIError]) -> None:
     issues = [{"path": ["subject"], "code": "too_small", "message": "m"}]
-    exc = error_from_response(status, {"error": code, "detail": "d", "issues": issues}, method="GET", path="/x")
+    exc = error_from_response(
+        status, {"error": code, "detail": "d", "issues": issues}, method="GET", path="/x"
+    )
     assert type(exc) is cls
     assert isinstance(exc, family) and isinstance(exc, HeadoniError)
     assert (exc.status, exc.code, exc.detail, exc.issues) == (status, code, "d", tuple(issues))
@@ -60,9 +62,20 @@ def test_documented_codes(status: int, code: str, cls: type[APIError], family: t
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequest), (401, Unauthenticated), (403, Forbidden), (404, NotFound), (409, ClientError),
-     (418, ClientError), (429, RateLimited), (500, ServerError), (502, ServerError), (503, ServerError),
-     (301, UnexpectedRedirect), (308, UnexpectedRedirect)],
+    [
+        (400, BadRequest),
+        (401, Unauthenticated),
+        (403, Forbidden),
+        (404, NotFound),
+        (409, ClientError),
+        (418, ClientError),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (301, UnexpectedRedirect),
+        (308, UnexpectedRedirect),
+    ],
 )
 def test_undocumented_code_falls_back_to_status_class(status: int, cls: type[APIError]) -> None:
     exc = error_from_response(status, {"error": "desk_blocklisted"})
@@ -75,7 +88,9 @@ def test_documented_code_with_wrong_status_keeps_status_family() -> None:
     assert type(exc) is ServerError
 
 
-@pytest.mark.parametrize("body", [None, "<html>502</html>", [], 17, {"error": 5, "detail": [], "issues": "x"}])
+@pytest.mark.parametrize(
+    "body", [None, "<html>502</html>", [], 17, {"error": 5, "detail": [], "issues": "x"}]
+)
 def test_odd_bodies_still_typed(body: object) -> None:
     exc = error_from_response(502, body)
     assert type(exc) is ServerError
@@ -104,7 +119,9 @@ def test_scope_named_from_detail() -> None:
 
 
 def test_api_errors_pickle() -> None:
-    exc = error_from_response(400, {"error": "invalid_body", "issues": [{"path": ["email"]}]}, method="POST", path="/tickets")
+    exc = error_from_response(
+        400, {"error": "invalid_body", "issues": [{"path": ["email"]}]}, method="POST", path="/tickets"
+    )
     again = pickle.loads(pickle.dumps(exc))
     assert type(again) is InvalidBody and again.issues == exc.issues and str(again) == str(exc)
 

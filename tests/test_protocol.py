@@ -27,7 +27,8 @@ def test_desk_slug_accepted(given: str, slug: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "given", ["support.acme.com", "https://acme.headoni.app", "acme/", "", "-acme", "ac me", "acme:443", "x" * 64]
+    "given",
+    ["support.acme.com", "https://acme.headoni.app", "acme/", "", "-acme", "ac me", "acme:443", "x" * 64],
 )
 def test_desk_slug_refused(given: str) -> None:
     with pytest.raises(InvalidArgument) as info:
@@ -134,12 +135,14 @@ def test_route_table_matches_reference() -> None:
     }
 
 
-@pytest.mark.parametrize(("given", "sent"), [(1247, "1247"), ("1490375649312800768", "1490375649312800768"), (0, "0")])
+@pytest.mark.parametrize(
+    ("given", "sent"), [(1247, "1247"), ("1490375649312800768", "1490375649312800768"), (0, "0")]
+)
 def test_id_or_number(given: int | str, sent: str) -> None:
     assert proto.id_or_number(given) == sent
 
 
-@pytest.mark.parametrize("given", ["12a", "", "-1", -1, " 12", "１２", "1.0", "12\n"])
+@pytest.mark.parametrize("given", ["12a", "", "-1", -1, " 12", "１２", "1.0", "12\n"])  # noqa: RUF001 - full-width digits on purpose
 def test_id_or_number_invalid(given: int | str) -> None:
     with pytest.raises(InvalidId) as info:
         proto.id_or_number(given)
@@ -155,7 +158,12 @@ def test_id_or_number_type(given: object) -> None:
 
 @pytest.mark.parametrize(
     ("given", "sent"),
-    [(StatusType.OPEN, "open"), ("awaiting_reply", "awaiting_reply"), (7, "7"), ("1490300000000000001", "1490300000000000001")],
+    [
+        (StatusType.OPEN, "open"),
+        ("awaiting_reply", "awaiting_reply"),
+        (7, "7"),
+        ("1490300000000000001", "1490300000000000001"),
+    ],
 )
 def test_status_filter(given: object, sent: str) -> None:
     assert proto.status_filter(given) == sent
@@ -204,9 +212,19 @@ def test_list_query_uses_api_names() -> None:
 
 
 def test_create_body() -> None:
-    assert proto.create_body(email="a@b.co", subject="s", body="b") == {"email": "a@b.co", "subject": "s", "body": "b"}
+    assert proto.create_body(email="a@b.co", subject="s", body="b") == {
+        "email": "a@b.co",
+        "subject": "s",
+        "body": "b",
+    }
     full = proto.create_body(
-        email="a@b.co", subject="s", body="b", name="A", priority=Priority.HIGH, department_id="1", ticket_type_id=2
+        email="a@b.co",
+        subject="s",
+        body="b",
+        name="A",
+        priority=Priority.HIGH,
+        department_id="1",
+        ticket_type_id=2,
     )
     assert full == {
         "email": "a@b.co",

@@ -26,7 +26,6 @@ from headoni_async import (
     ReadTimeout,
     ResponseDecodeError,
     RetryPolicy,
-    ServerError,
     TLSError,
     TransportError,
 )
@@ -43,7 +42,12 @@ R = frozenset({502, 503, 504})
     ("exc", "idempotent", "statuses", "expected"),
     [
         (ConnectError("x", may_have_reached_server=False), True, frozenset(), True),
-        (ConnectError("x", may_have_reached_server=False), False, frozenset(), True),  # a create never reached
+        (
+            ConnectError("x", may_have_reached_server=False),
+            False,
+            frozenset(),
+            True,
+        ),  # a create never reached
         (ConnectTimeout("x", may_have_reached_server=False), False, frozenset(), True),
         (NetworkError("reset"), True, frozenset(), True),
         (NetworkError("reset"), False, frozenset(), False),  # a create may have landed
@@ -67,7 +71,9 @@ R = frozenset({502, 503, 504})
         (InvalidArgument("x"), True, R, False),
     ],
 )
-def test_is_retryable_table(exc: BaseException, idempotent: bool, statuses: frozenset[int], expected: bool) -> None:
+def test_is_retryable_table(
+    exc: BaseException, idempotent: bool, statuses: frozenset[int], expected: bool
+) -> None:
     assert is_retryable(exc, idempotent=idempotent, retry_statuses=statuses) is expected
 
 
@@ -163,7 +169,7 @@ def test_every_aiohttp_exception_maps_to_ours(cls: type[BaseException]) -> None:
 @pytest.mark.parametrize(
     ("exc", "cls"),
     [
-        (asyncio.TimeoutError(), ReadTimeout),
+        (TimeoutError(), ReadTimeout),
         (ConnectionResetError(104, "reset"), NetworkError),
         (BrokenPipeError(32, "pipe"), NetworkError),
         (OSError(5, "io"), NetworkError),
@@ -209,8 +215,14 @@ def test_backoff_ceiling_bounds(initial: float, maximum: float, retry: int) -> N
     assert ceiling <= initial * 2 ** (retry - 1) + 1e-9
 
 
-async def _run(policy: RetryPolicy, failures: list[BaseException], t: FakeTime, *, idempotent: bool = True,
-               attempt_cost: float = 0.0) -> tuple[Any, int, list[float]]:
+async def _run(
+    policy: RetryPolicy,
+    failures: list[BaseException],
+    t: FakeTime,
+    *,
+    idempotent: bool = True,
+    attempt_cost: float = 0.0,
+) -> tuple[Any, int, list[float]]:
     calls = 0
     remaining_seen: list[float] = []
 
@@ -225,8 +237,15 @@ async def _run(policy: RetryPolicy, failures: list[BaseException], t: FakeTime, 
 
     result: Any
     try:
-        result = await call_with_retries(attempt, policy=policy, idempotent=idempotent, label="GET /t",
-                                         sleep=t.sleep, clock=t.clock, rng=random.Random(1))
+        result = await call_with_retries(
+            attempt,
+            policy=policy,
+            idempotent=idempotent,
+            label="GET /t",
+            sleep=t.sleep,
+            clock=t.clock,
+            rng=random.Random(1),
+        )
     except HeadoniError as exc:
         result = exc
     return result, calls, remaining_seen
@@ -271,10 +290,14 @@ async def test_create_is_retried_when_never_connected() -> None:
     attempt_cost=st.floats(min_value=0, max_value=5),
     attempts=st.integers(min_value=1, max_value=50),
 )
-async def test_never_runs_past_the_deadline(deadline: float, initial: float, attempt_cost: float, attempts: int) -> None:
+async def test_never_runs_past_the_deadline(
+    deadline: float, initial: float, attempt_cost: float, attempts: int
+) -> None:
     t = FakeTime()
     start = t.now
-    policy = RetryPolicy(attempts=attempts, backoff_initial=initial, backoff_max=max(initial, 8.0), deadline=deadline)
+    policy = RetryPolicy(
+        attempts=attempts, backoff_initial=initial, backoff_max=max(initial, 8.0), deadline=deadline
+    )
     failures: list[BaseException] = [NetworkError(str(i)) for i in range(attempts + 5)]
     _, calls, remaining = await _run(policy, failures, t, attempt_cost=0)
     # Waits never take the call past its deadline, and every attempt is told what is left.
@@ -302,8 +325,13 @@ async def test_cancellation_is_never_retried() -> None:
 
 
 def test_retry_policy_validates() -> None:
-    for bad in ({"attempts": 0}, {"attempts": True}, {"backoff_initial": 0}, {"deadline": -1},
-                {"retry_statuses": {500}}):
+    for bad in (
+        {"attempts": 0},
+        {"attempts": True},
+        {"backoff_initial": 0},
+        {"deadline": -1},
+        {"retry_statuses": {500}},
+    ):
         with pytest.raises(InvalidArgument):
             RetryPolicy(**bad)  # type: ignore[arg-type]
 

@@ -79,6 +79,9 @@ class FakeDesk:
         self._keep: list[object] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the desk was answering at one time."""
 
     # ------------------------------------------------------------------ controls
 
@@ -240,17 +243,41 @@ class FakeDesk:
         if len(self._keep) < len(self._connections):
             self._keep.append(protocol)  # hold it, so its id() is never reused
         delay, fault = self._pick_faults(route, number, overall)
-        entry = {
-            "number": overall,
-            "route": route,
-            "method": request.method,
-            "path": request.path,
-            "query": dict(request.query),
-            "authorized": "Authorization" in request.headers,
-            "connection": connection,
-        }
         index = len(self.requests)
-        self.requests.append(LoggedRequest(status=None, fault=fault.kind if fault else None, **entry))
+        self.requests.append(
+            LoggedRequest(
+                number=overall,
+                route=route,
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                authorized="Authorization" in request.headers,
+                connection=connection,
+                status=None,
+                fault=fault.kind if fault else None,
+            )
+        )
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            response = await self._respond(request, handler, delay, fault)
+        finally:
+            self._in_flight -= 1
+        status = (
+            None
+            if fault is not None and fault.kind in ("reset", "reset_body", "truncate")
+            else response.status
+        )
+        self.requests[index] = attrs.evolve(self.requests[index], status=status)
+        return response
+
+    async def _respond(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        delay: float,
+        fault: Fault | None,
+    ) -> web.StreamResponse:
         if delay:
             await asyncio.sleep(delay)
         if fault is not None and fault.kind in ("reset", "html", "error"):
@@ -261,12 +288,12 @@ class FakeDesk:
                 response = await handler(request)
             except ApiFailure as failure:
                 response = web.Response(status=failure.status, body=_dumps(failure.body), content_type=_JSON)
-            if fault is not None and fault.kind in ("drip", "reset_body", "truncate") and isinstance(
-                response, web.Response
+            if (
+                fault is not None
+                and fault.kind in ("drip", "reset_body", "truncate")
+                and isinstance(response, web.Response)
             ):
                 response = await self._stream_fault(request, response, fault)
-        status = None if fault is not None and fault.kind in ("reset", "reset_body", "truncate") else response.status
-        self.requests[index] = attrs.evolve(self.requests[index], status=status)
         return response
 
     def _pick_faults(self, route: str, number: int, overall: int) -> tuple[float, Fault | None]:
@@ -292,12 +319,17 @@ class FakeDesk:
             return web.Response(status=599)
         if fault.kind == "html":
             return web.Response(
-                status=fault.status, text=_HTML.format(fault.status), content_type="text/html", headers=headers
+                status=fault.status,
+                text=_HTML.format(fault.status),
+                content_type="text/html",
+                headers=headers,
             )
         body = {"error": fault.code, "detail": "injected by the fake desk"}
         return web.Response(status=fault.status, body=_dumps(body), content_type=_JSON, headers=headers)
 
-    async def _stream_fault(self, request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+    async def _stream_fault(
+        self, request: web.Request, response: web.Response, fault: Fault
+    ) -> web.StreamResponse:
         body = response.body if isinstance(response.body, bytes) else b""
         stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
         stream.content_length = len(body)
@@ -333,7 +365,10 @@ class FakeDesk:
             payload = await request.json()
         except ValueError:
             raise ApiFailure(
-                400, "invalid_body", "body is not JSON", [{"path": [], "code": "invalid_json", "message": "bad JSON"}]
+                400,
+                "invalid_body",
+                "body is not JSON",
+                [{"path": [], "code": "invalid_json", "message": "bad JSON"}],
             ) from None
         ticket = self.store.create(payload, datetime.now(UTC))
         created = {
@@ -350,7 +385,9 @@ class FakeDesk:
         found, next_cursor = self.store.page(request.query)
         if self._odd(request):
             items = [_odd_summary(_summary(t)) for t in found]
-            return web.Response(body=_dumps({"tickets": items, "nextCursor": next_cursor}), content_type=_JSON)
+            return web.Response(
+                body=_dumps({"tickets": items, "nextCursor": next_cursor}), content_type=_JSON
+            )
         parts = [_summary_bytes(t) for t in found]
         body = b'{"tickets":[' + b",".join(parts) + b'],"nextCursor":' + _dumps(next_cursor) + b"}"
         return web.Response(body=body, content_type=_JSON)
@@ -385,7 +422,9 @@ class FakeDesk:
         return web.Response(body=_dumps({"ticketTypes": items}), content_type=_JSON)
 
     async def _llms(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text=f"# {self.slug} (fake Headoni desk)\nAPI: /api/v1\n", content_type="text/plain")
+        return web.Response(
+            text=f"# {self.slug} (fake Headoni desk)\nAPI: /api/v1\n", content_type="text/plain"
+        )
 
 
 def _abort(request: web.Request) -> None:

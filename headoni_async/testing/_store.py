@@ -32,7 +32,7 @@ _ID_STEP: Final = 1 << 22
 _START: Final = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-class ApiFailure(Exception):  # noqa: N818 - mirrors the API's error body, not a Python failure
+class ApiFailure(Exception):
     """An API error answer: status plus the documented error body."""
 
     def __init__(self, status: int, code: str, detail: str | None = None, issues: list[Any] | None = None):
@@ -59,7 +59,12 @@ class Department:
     deleted: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "isDefault": self.is_default, "isPublicToUsers": self.is_public}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "isDefault": self.is_default,
+            "isPublicToUsers": self.is_public,
+        }
 
 
 @attrs.define
@@ -72,7 +77,12 @@ class TicketType:
     archived: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "isInternal": self.is_internal, "isDefault": self.is_default}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "isInternal": self.is_internal,
+            "isDefault": self.is_default,
+        }
 
 
 @attrs.define
@@ -241,7 +251,9 @@ class DeskStore:
                 messages.append(Message(str(ticket.id + 2 + j), kind, _BODIES[rng.randrange(5)], at))
             # Every seeded ticket has one internal note, so a leak shows at once.
             note_at = iso(created + timedelta(minutes=1))
-            messages.insert(1, Message(str(ticket.id + 9), "agent", "INTERNAL NOTE: do not share", note_at, True))
+            messages.insert(
+                1, Message(str(ticket.id + 9), "agent", "INTERNAL NOTE: do not share", note_at, True)
+            )
             ticket.messages = messages
         return ticket.messages
 
@@ -361,7 +373,12 @@ class DeskStore:
     def create(self, body: Any, now: datetime | None = None) -> StoredTicket:
         """``POST /tickets``: validate like the reference, then store the ticket."""
         if not isinstance(body, dict):
-            raise ApiFailure(400, "invalid_body", "body must be a JSON object", [_issue("", "invalid_type", "expected object")])
+            raise ApiFailure(
+                400,
+                "invalid_body",
+                "body must be a JSON object",
+                [_issue("", "invalid_type", "expected object")],
+            )
         issues: list[dict[str, Any]] = []
         email = _text(body, "email", issues, required=True, max_len=255)
         if email is not None and not _EMAIL.fullmatch(email):
@@ -371,7 +388,9 @@ class DeskStore:
         text = _text(body, "body", issues, required=True, min_len=1, max_len=50_000)
         priority = _text(body, "priority", issues)
         if priority is not None and priority not in PRIORITIES:
-            issues.append(_issue("priority", "invalid_enum_value", f"expected one of {', '.join(PRIORITIES)}"))
+            issues.append(
+                _issue("priority", "invalid_enum_value", f"expected one of {', '.join(PRIORITIES)}")
+            )
         department_id = _text(body, "departmentId", issues, digits=True)
         type_id = _text(body, "ticketTypeId", issues, digits=True)
         if issues:

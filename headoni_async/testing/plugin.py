@@ -27,6 +27,7 @@ import pytest
 from .._desk import AsyncDesk
 from ._fake import FakeDesk
 
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "headoni_fake(tickets=250, seed=0, slug='acme'): configure the headoni_fake_desk fixture"
