@@ -80,6 +80,7 @@ class FakeDesk:
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._in_flight = 0
+        self._odd_requests: dict[int, bool] = {}
         self.max_in_flight = 0
         """The most requests the desk was answering at one time."""
 
@@ -158,9 +159,9 @@ class FakeDesk:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: a free port) in the running loop; returns the base URL."""
-        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
         sockets = runner.addresses
@@ -280,14 +281,21 @@ class FakeDesk:
     ) -> web.StreamResponse:
         if delay:
             await asyncio.sleep(delay)
-        if fault is not None and fault.kind in ("reset", "html", "error"):
+        if fault is not None and fault.kind in ("html", "error"):
             response = await self._answer_fault(request, fault)
         else:
-            request["fault"] = fault
+            if fault is not None:
+                self._odd_requests[id(request)] = fault.kind == "odd_enums"
             try:
                 response = await handler(request)
             except ApiFailure as failure:
                 response = web.Response(status=failure.status, body=_dumps(failure.body), content_type=_JSON)
+            finally:
+                self._odd_requests.pop(id(request), None)
+            if fault is not None and fault.kind == "reset":
+                # The request was handled (a create did happen); its answer is lost.
+                _abort(request)
+                return web.Response(status=599)
             if (
                 fault is not None
                 and fault.kind in ("drip", "reset_body", "truncate")
@@ -314,9 +322,6 @@ class FakeDesk:
 
     async def _answer_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        if fault.kind == "reset":
-            _abort(request)
-            return web.Response(status=599)
         if fault.kind == "html":
             return web.Response(
                 status=fault.status,
@@ -356,8 +361,9 @@ class FakeDesk:
         self.store.authorize(request.headers.get("Authorization"), _ROUTES[route][2])
 
     def _odd(self, request: web.Request) -> bool:
-        fault = request.get("fault")
-        return fault is not None and fault.kind == "odd_enums"
+        # Keyed by id() while the request is handled; request storage keys
+        # (web.RequestKey) would need aiohttp 3.14.
+        return self._odd_requests.get(id(request), False)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         self._auth(request, "create_ticket")

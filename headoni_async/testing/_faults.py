@@ -31,7 +31,8 @@ class Fault:
 
     @classmethod
     def reset(cls) -> Fault:
-        """Reset the connection after reading the request, before any response byte."""
+        """Handle the request (a create does happen), then reset the connection
+        before any byte of the answer."""
         return cls(kind="reset")
 
     @classmethod
