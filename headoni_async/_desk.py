@@ -41,7 +41,7 @@ from ._models import (
     decode_ticket,
     decode_ticket_types,
 )
-from ._pager import TicketStream
+from ._pager import TicketStream, await_tracked
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, send
@@ -464,7 +464,7 @@ class AsyncDesk:
         try:
             launch()
             while window:
-                ticket = await window[0]
+                ticket = await await_tracked(window[0])
                 del window[0]
                 launch()
                 yield ticket

@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from ._errors import InvalidArgument, ResponseDecodeError
+from ._errors import DeskClosed, InvalidArgument, ResponseDecodeError
 from ._models import TicketPage, TicketSummary
 
 __all__ = ["TicketStream"]
@@ -141,7 +141,7 @@ class TicketStream:
                     return
                 cursor = following
                 if ahead is not None:
-                    page, ahead = await ahead, None
+                    page, ahead = await await_tracked(ahead), None
                 else:
                     page = await self._fetch(following)
         finally:
@@ -155,6 +155,20 @@ class TicketStream:
 
 
 _Gen = AsyncGenerator[Any, None]
+_T = TypeVar("_T")
+
+
+async def await_tracked(task: asyncio.Task[_T]) -> _T:
+    """Await a task the desk tracks. If the desk cancelled it (``close()``)
+    while this task was not itself cancelled, say so with ``DeskClosed``
+    instead of a bare ``CancelledError``."""
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        raise DeskClosed("the desk was closed while this call was in progress") from None
 
 
 async def _end(gen: _Gen | None) -> None:

@@ -363,9 +363,11 @@ class DeskStore:
         return False
 
     def listed_departments(self) -> list[Department]:
+        """``GET /departments``: every non-deleted department, private ones included, by name."""
         return sorted((d for d in self.departments if not d.deleted), key=lambda d: d.name)
 
     def listed_ticket_types(self) -> list[TicketType]:
+        """``GET /ticket-types``: every non-archived type, in the desk's sort order."""
         return sorted((t for t in self.ticket_types if not t.archived), key=lambda t: t.sort)
 
     # ------------------------------------------------------------------ create

@@ -1,0 +1,315 @@
+"""The ticket stream and the bulk fetch, on a real server: every ticket exactly
+once and in order, prefetch, resume, faults at any page and byte, and clean
+release of connections when a loop ends early."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from headoni_async import (
+    AsyncDesk,
+    DeskClosed,
+    InvalidArgument,
+    NetworkError,
+    ResponseDecodeError,
+    RetryPolicy,
+    StatusType,
+    TicketNotFound,
+    TicketStream,
+)
+from headoni_async.testing import FakeDesk, Fault
+
+from .conftest import FAST_RETRY
+
+
+async def test_stream_yields_every_ticket_once_newest_first(desk: AsyncDesk, fake: FakeDesk) -> None:
+    ids = [t.id async for t in desk.tickets(page_size=7)]
+    assert ids == fake.store.all_ids_desc()
+    assert fake.count("list_tickets") == -(-len(fake.store) // 7)
+    assert all(r.query["limit"] == "7" for r in fake.requests)
+
+
+async def test_default_page_size_is_100(desk: AsyncDesk, fake: FakeDesk) -> None:
+    [t async for t in desk.tickets()]
+    assert fake.requests[0].query == {"limit": "100"}
+    assert fake.count("list_tickets") == 3
+
+
+async def test_pages_and_cursor(desk: AsyncDesk, fake: FakeDesk) -> None:
+    stream = desk.tickets(page_size=100)
+    sizes = []
+    async for page in stream.pages():
+        sizes.append(len(page.tickets))
+        assert stream.cursor == page.tickets[-1].id
+    assert sizes == [100, 100, 50] and stream.exhausted
+    assert stream.cursor == fake.store.all_ids_desc()[-1]
+
+
+@pytest.mark.parametrize("stop_after", [1, 99, 100, 101, 249])
+async def test_resume_from_cursor_exactly_after_the_last_ticket(
+    desk: AsyncDesk, fake: FakeDesk, stop_after: int
+) -> None:
+    stream = desk.tickets(page_size=100)
+    first = []
+    async for t in stream:
+        first.append(t.id)
+        if len(first) == stop_after:
+            break
+    assert stream.cursor == first[-1]
+    rest = [t.id async for t in desk.tickets(cursor=stream.cursor)]
+    assert first + rest == fake.store.all_ids_desc()
+    # Iterating the same stream again goes on from its cursor, too.
+    again = [t.id async for t in stream]
+    assert again == rest
+
+
+async def test_filters_pass_through(desk: AsyncDesk, fake: FakeDesk) -> None:
+    resolved = [t async for t in desk.tickets(status=StatusType.RESOLVED, page_size=10)]
+    assert resolved and {t.status.internal_type for t in resolved} == {StatusType.RESOLVED}
+    expected = [str(t.id) for t in fake.store.iter_tickets() if t.status.internal_type == "resolved"]
+    assert [t.id for t in resolved] == expected
+    someone = next(fake.store.iter_tickets()).email
+    assert someone is not None
+    mine = [t async for t in desk.tickets(requester_email=someone.upper())]
+    assert mine and {t.requester.email for t in mine} == {someone}
+    by_id = [t async for t in desk.tickets(status=int(fake.store.statuses[0].id))]
+    assert {t.status.label for t in by_id} == {"Open"}
+    assert any(r.query.get("requesterEmail") == someone.upper() for r in fake.requests)  # sent unchanged
+
+
+async def test_prefetch_fetches_the_next_page_while_the_caller_works(desk: AsyncDesk, fake: FakeDesk) -> None:
+    stream = desk.tickets(page_size=50)
+    iterator = stream.pages().__aiter__()
+    await iterator.__anext__()
+    await asyncio.sleep(0.05)
+    assert fake.count("list_tickets") == 2  # page 2 is on its way before we asked
+    await iterator.aclose()  # type: ignore[attr-defined]
+
+    fake2 = desk.tickets(page_size=50, prefetch=False).pages().__aiter__()
+    before = fake.count("list_tickets")
+    await fake2.__anext__()
+    await asyncio.sleep(0.05)
+    assert fake.count("list_tickets") == before + 1
+    await fake2.aclose()  # type: ignore[attr-defined]
+
+
+async def test_break_cancels_the_prefetch_and_releases_connections(fake: FakeDesk) -> None:
+    fake.inject(Fault.latency(0.3), route="list_tickets", on=2)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        async for _ in desk.tickets(page_size=10):
+            break
+        gc.collect()
+        for _ in range(20):  # the loop's async-generator finalizer runs on the next turns
+            await asyncio.sleep(0.01)
+            if not desk._tasks:
+                break
+        assert not desk._tasks
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and "fetch" in repr(t)]
+        assert pending == []
+        # The pool is healthy: the next call gets its own answer.
+        assert (await desk.get_ticket(1001)).number == 1001
+
+
+async def test_aclose_and_context_manager(desk: AsyncDesk) -> None:
+    async with desk.tickets(page_size=10) as stream:
+        async for _ in stream:
+            break
+    assert not desk._tasks
+    await stream.aclose()  # idempotent
+
+
+async def test_cancelling_the_consumer_releases_everything(fake: FakeDesk) -> None:
+    fake.latency = 0.01
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+
+        async def consume() -> None:
+            async with desk.tickets(page_size=5) as stream:
+                async for _ in stream:
+                    await asyncio.sleep(0)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not desk._tasks
+        assert (await desk.departments())[0].name == "Billing"
+
+
+async def test_closing_the_desk_mid_stream(fake: FakeDesk) -> None:
+    fake.latency = 0.02
+    desk = AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url)
+    seen = []
+
+    async def consume() -> None:
+        async for t in desk.tickets(page_size=5):
+            seen.append(t)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    await desk.close()
+    with pytest.raises(DeskClosed):
+        await task
+    assert seen and not desk._tasks
+
+
+async def test_two_tasks_cannot_share_one_iteration(desk: AsyncDesk, fake: FakeDesk) -> None:
+    fake.latency = 0.05
+    stream = desk.tickets(page_size=5)
+    first = asyncio.create_task(anext(aiter(stream)))
+    await asyncio.sleep(0.01)
+    with pytest.raises(InvalidArgument):
+        await anext(aiter(stream))
+    await first
+    await stream.aclose()
+
+
+async def test_a_failed_page_is_retried_as_that_page(desk: AsyncDesk, fake: FakeDesk) -> None:
+    fake.inject(Fault.reset_mid_body(), route="list_tickets", on=2)
+    ids = [t.id async for t in desk.tickets(page_size=100)]
+    assert ids == fake.store.all_ids_desc()
+    cursors = [r.query.get("cursor") for r in fake.requests]
+    assert cursors[1] == cursors[2]  # the retry asked for the same page
+    assert fake.count("list_tickets") == 4
+
+
+async def test_error_mid_stream_keeps_the_cursor_for_resume(fake: FakeDesk) -> None:
+    fake.inject(Fault.reset(), route="list_tickets", on=[2, 3])
+    policy = RetryPolicy(attempts=2, backoff_initial=0.001)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=policy) as desk:
+        stream = desk.tickets(page_size=100)
+        got = []
+        with pytest.raises(NetworkError):
+            async for t in stream:
+                got.append(t.id)
+        assert len(got) == 100 and stream.cursor == got[-1]
+        rest = [t.id async for t in stream]
+    assert got + rest == fake.store.all_ids_desc()
+
+
+# ---------------------------------------------------------------- exactly once under any fault
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    page=st.integers(min_value=1, max_value=6),
+    at_byte=st.integers(min_value=0, max_value=40_000),
+    kind=st.sampled_from(["reset_body", "truncate", "reset"]),
+    page_size=st.sampled_from([17, 50, 100]),
+)
+async def test_exactly_once_with_a_fault_at_any_page_and_byte(
+    fake: FakeDesk, page: int, at_byte: int, kind: str, page_size: int
+) -> None:
+    fake.clear_faults()
+    start = fake.count("list_tickets")
+    fault = {
+        "reset_body": Fault.reset_mid_body(at_byte),
+        "truncate": Fault.truncate(at_byte),
+        "reset": Fault.reset(),
+    }[kind]
+    fake.inject(fault, route="list_tickets", on=start + page)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=FAST_RETRY) as desk:
+        ids = [t.id async for t in desk.tickets(page_size=page_size)]
+    assert ids == fake.store.all_ids_desc()
+    pages = -(-len(fake.store) // page_size)
+    assert fake.count("list_tickets") - start == pages + (1 if page <= pages else 0)
+
+
+# ---------------------------------------------------------------- a server that breaks the order
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        # the same ticket on two pages
+        [{"tickets": ["9", "8"], "nextCursor": "8"}, {"tickets": ["8", "7"], "nextCursor": None}],
+        # a cursor that does not move down
+        [{"tickets": ["9", "8"], "nextCursor": "9"}],
+        # ascending within a page
+        [{"tickets": ["8", "9"], "nextCursor": None}],
+    ],
+)
+async def test_a_server_breaking_keyset_order_is_refused(pages: list[dict[str, object]]) -> None:
+    from headoni_async._models import decode_page
+    from tests.test_models import SUMMARY
+
+    def page_doc(spec: dict[str, object]) -> object:
+        ids = spec["tickets"]
+        assert isinstance(ids, list)
+        return {"tickets": [{**SUMMARY, "id": i} for i in ids], "nextCursor": spec["nextCursor"]}
+
+    served = iter(pages)
+
+    async def fetch(cursor: str | None) -> object:
+        return decode_page(page_doc(next(served)))
+
+    stream = TicketStream(fetch, cursor=None, prefetch=False, track=lambda task: None)  # type: ignore[arg-type]
+    seen = []
+    with pytest.raises(ResponseDecodeError):
+        async for t in stream:
+            seen.append(t.id)
+    assert len(seen) == len(set(seen))
+
+
+# ---------------------------------------------------------------- bulk fetch
+
+
+async def test_get_tickets_in_input_order(desk: AsyncDesk, fake: FakeDesk) -> None:
+    store_ids = fake.store.all_ids_desc()
+    wanted: list[int | str] = [1005, store_ids[3], 1001, 1249, store_ids[100]]
+    got = [t async for t in desk.get_tickets(wanted, concurrency=3)]
+    assert [t.number for t in got[:1]] == [1005]
+    assert [t.id for t in got[1:2]] == [store_ids[3]]
+    assert [t.number for t in got[2:4]] == [1001, 1249]
+    assert got[4].id == store_ids[100]
+
+
+async def test_get_tickets_bounded_concurrency(fake: FakeDesk) -> None:
+    fake.latency = 0.02
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        got = [t async for t in desk.get_tickets(range(1001, 1061), concurrency=4)]
+    assert [t.number for t in got] == list(range(1001, 1061))
+    assert fake.max_in_flight == 4
+    assert fake.connections_seen <= 4
+
+
+async def test_get_tickets_error_in_order_and_rest_cancelled(desk: AsyncDesk, fake: FakeDesk) -> None:
+    got = []
+    with pytest.raises(TicketNotFound):
+        async for t in desk.get_tickets([1001, 1002, 999_999, 1003, 1004], concurrency=2):
+            got.append(t.number)
+    assert got == [1001, 1002]
+    await asyncio.sleep(0.01)
+    assert not desk._tasks
+
+
+async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk) -> None:
+    from headoni_async import InvalidArgumentType, InvalidId
+
+    with pytest.raises(InvalidId):
+        [t async for t in desk.get_tickets([1001, "x"])]
+    with pytest.raises(InvalidArgumentType):
+        [t async for t in desk.get_tickets("1001")]  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        [t async for t in desk.get_tickets([1001], concurrency=0)]
+    assert fake.count() == 0
+
+
+async def test_breaking_out_of_get_tickets(fake: FakeDesk) -> None:
+    fake.latency = 0.01
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        async for _ in desk.get_tickets(itertools.islice(itertools.count(1001), 200), concurrency=8):
+            break
+        gc.collect()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if not desk._tasks:
+                break
+        assert not desk._tasks
+        assert fake.count("get_ticket") < 40
