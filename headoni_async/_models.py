@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ResponseDecodeError
 
@@ -47,6 +47,7 @@ __all__ = [
     "decode_page",
     "decode_ticket",
     "decode_ticket_types",
+    "to_api_json",
 ]
 
 
@@ -294,6 +295,34 @@ def _make_converter() -> cattrs.Converter:
 
 
 _CONVERTER: Final = _make_converter()
+
+
+def _make_unconverter() -> cattrs.Converter:
+    # The way back, for exports: the API's own camelCase JSON.
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, _iso)
+
+    def attrs_hook(cls: type[Any]) -> Callable[[Any], Any]:
+        renames: dict[str, Any] = {
+            a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls) if "_" in a.name
+        }
+        return make_dict_unstructure_fn(cls, conv, **renames)
+
+    conv.register_unstructure_hook_factory(attrs.has, attrs_hook)
+    return conv
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+_UNCONVERTER: Final = _make_unconverter()
+
+
+def to_api_json(model: Any) -> Any:
+    """A model as the API's JSON (camelCase keys, ISO 8601 ``Z`` timestamps,
+    enum members as their strings): what ``headoni export`` writes."""
+    return _UNCONVERTER.unstructure(model)
 
 
 def _structure(data: Any, cls: type[_T], method: str, path: str) -> _T:

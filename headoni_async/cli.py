@@ -1,0 +1,409 @@
+"""The ``headoni`` command: export a desk's tickets, look tickets up, create one,
+run the fake desk, or run the demo against it.
+
+Configuration: ``--desk``/``HEADONI_DESK``, ``--token``/``HEADONI_TOKEN``,
+``--base-url``/``HEADONI_BASE_URL``. Errors print one line (never the token)
+and exit non-zero: 1 for an API or network failure, 2 for bad usage or
+configuration, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ._config import RetryPolicy
+from ._desk import AsyncDesk
+from ._errors import (
+    APIError,
+    HeadoniError,
+    InsufficientScope,
+    InvalidArgument,
+    InvalidArgumentType,
+    TicketNotFound,
+    TokenDeskMismatch,
+    TransportError,
+    Unauthenticated,
+)
+from ._export import ExportProgress, ExportResult, checkpoint_path, export_tickets
+from ._models import Ticket, to_api_json
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A configuration or usage problem; exits 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="headoni", description="Headoni support-desk API client.")
+    parser.add_argument("--desk", default=os.environ.get("HEADONI_DESK"), help="desk slug (env HEADONI_DESK)")
+    parser.add_argument("--token", help="API token (env HEADONI_TOKEN; prefer the environment)")
+    parser.add_argument(
+        "--base-url", default=os.environ.get("HEADONI_BASE_URL"), help="API base URL (env HEADONI_BASE_URL)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request (never the token)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    export = sub.add_parser("export", help="write every ticket as JSON Lines, resumably")
+    export.add_argument("--status", help="keyword (open, awaiting_reply, resolved, closed) or status id")
+    export.add_argument("--requester-email")
+    export.add_argument("--full", action="store_true", help="whole tickets with messages (one request each)")
+    export.add_argument(
+        "--concurrency", type=int, default=8, help="requests in flight with --full (default 8)"
+    )
+    export.add_argument("--out", type=Path, help="output file (default: stdout, not resumable)")
+    export.add_argument("--resume", action="store_true", help="continue an interrupted export to --out")
+
+    ticket = sub.add_parser("ticket", help="get or create a ticket")
+    ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True)
+    get = ticket_sub.add_parser("get", help="show one ticket with its public messages")
+    get.add_argument("id_or_number", help="ticket number (e.g. 1247) or id")
+    get.add_argument("--json", action="store_true")
+    create = ticket_sub.add_parser("create", help="create a ticket")
+    create.add_argument("--email", required=True)
+    create.add_argument("--subject", required=True)
+    create.add_argument("--body", required=True)
+    create.add_argument("--name")
+    create.add_argument("--priority", choices=["low", "normal", "high", "urgent"])
+    create.add_argument("--department-id")
+    create.add_argument("--ticket-type-id")
+    create.add_argument("--json", action="store_true")
+
+    for name, text in (("departments", "list departments"), ("ticket-types", "list ticket types")):
+        listing = sub.add_parser(name, help=text)
+        listing.add_argument("--json", action="store_true")
+
+    fake = sub.add_parser("fake-desk", help="run a local fake desk until Ctrl-C")
+    fake.add_argument("--port", type=int, default=8080)
+    fake.add_argument("--tickets", type=int, default=1000)
+    fake.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser("demo", help="export from an in-process fake desk and show the numbers")
+    demo.add_argument("--tickets", type=int, default=3000)
+    demo.add_argument("--out", type=Path, help="where to write the export (default: a temporary folder)")
+    return parser
+
+
+# ---------------------------------------------------------------- errors, in one line
+
+
+def _explain(exc: HeadoniError, desk: str | None) -> str:
+    if isinstance(exc, InsufficientScope):
+        scope = exc.required_scope or "the needed scope"
+        return f"token lacks {scope}: mint a token with that scope on the desk's API page"
+    if isinstance(exc, Unauthenticated):
+        return (
+            "the desk refused the token (unauthenticated): it is unknown, revoked or expired; "
+            "mint a new one on the desk's API page"
+        )
+    if isinstance(exc, TokenDeskMismatch):
+        return f"the token belongs to another desk than {desk!r}: use a token minted on this desk"
+    if isinstance(exc, TicketNotFound):
+        return "no such ticket on this desk (ticket_not_found)"
+    if isinstance(exc, APIError):
+        return str(exc)
+    if isinstance(exc, TransportError):
+        return f"network failure: {exc}"
+    return str(exc)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"headoni: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _human_ticket(t: Ticket) -> str:
+    who = t.requester.email or "(no email)"
+    if t.requester.name:
+        who = f"{t.requester.name} <{who}>"
+    lines = [
+        f"#{t.number} {t.subject}  [{t.priority}, {t.status.label}]",
+        f"id: {t.id}",
+        f"requester: {who}",
+        f"department: {t.department.name if t.department else '-'}   "
+        f"type: {t.ticket_type.name if t.ticket_type else '-'}",
+        f"created {t.created_at:%Y-%m-%d %H:%M} UTC, updated {t.updated_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    for m in t.messages:
+        lines += ["", f"--- {m.author_kind}, {m.created_at:%Y-%m-%d %H:%M} UTC", m.body_md]
+    return "\n".join(lines)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(to_api_json(value), ensure_ascii=False, indent=2))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _open_desk(args: argparse.Namespace) -> AsyncDesk:
+    token = args.token or os.environ.get("HEADONI_TOKEN")
+    if not args.desk:
+        raise UsageError("no desk: pass --desk SLUG or set HEADONI_DESK")
+    if not token:
+        raise UsageError("no token: set HEADONI_TOKEN (or pass --token)")
+    return AsyncDesk(args.desk, token, base_url=args.base_url)
+
+
+@contextlib.contextmanager
+def _progress_display(progress: ExportProgress, desk: AsyncDesk) -> Iterator[Any]:
+    """A live progress line on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda _: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    started = time.perf_counter()
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn(
+            "{task.fields[tickets]} tickets, {task.fields[pages]} pages, "
+            "{task.fields[rate]} tickets/s, {task.fields[retries]} retries"
+        ),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    task = bar.add_task("export", total=None, tickets=0, pages=0, rate=0, retries=0)
+
+    def update(p: ExportProgress) -> None:
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        bar.update(
+            task,
+            tickets=p.tickets,
+            pages=p.pages,
+            rate=int((p.tickets - p.resumed_from) / elapsed),
+            retries=desk.retries,
+        )
+
+    with bar:
+        yield update
+
+
+async def _export(args: argparse.Namespace) -> int:
+    async with _open_desk(args) as desk:
+        progress = ExportProgress()
+        with _progress_display(progress, desk) as update:
+            result = await export_tickets(
+                desk,
+                args.out,
+                status=args.status,
+                requester_email=args.requester_email,
+                full=args.full,
+                concurrency=args.concurrency,
+                resume=args.resume,
+                stdout=sys.stdout.buffer if args.out is None else None,
+                progress=progress,
+                on_page=update,
+            )
+    if args.out is not None:
+        print(_summary(result, args.out), file=sys.stderr)
+    return 0
+
+
+def _summary(result: ExportResult, out: Path) -> str:
+    rate = result.tickets / result.seconds if result.seconds > 0 else 0.0
+    return (
+        f"exported {result.tickets} tickets in {result.pages} pages, {result.seconds:.2f} s "
+        f"({rate:,.0f} tickets/s), {result.retries} retries; {result.total_in_file} in {out}"
+    )
+
+
+async def _ticket(args: argparse.Namespace) -> int:
+    async with _open_desk(args) as desk:
+        if args.ticket_command == "get":
+            key: int | str = (
+                int(args.id_or_number)
+                if args.id_or_number.isdigit() and len(args.id_or_number) < 12
+                else args.id_or_number
+            )
+            ticket = await desk.get_ticket(key)
+            _print_json(ticket) if args.json else print(_human_ticket(ticket))
+            return 0
+        created = await desk.create_ticket(
+            email=args.email,
+            subject=args.subject,
+            body=args.body,
+            name=args.name,
+            priority=args.priority,
+            department_id=args.department_id,
+            ticket_type_id=args.ticket_type_id,
+        )
+        if args.json:
+            _print_json(created)
+        else:
+            print(
+                f"created #{created.number} (id {created.id}) "
+                f"for {created.requester.email}: {created.subject}"
+            )
+        return 0
+
+
+async def _listing(args: argparse.Namespace) -> int:
+    async with _open_desk(args) as desk:
+        if args.command == "departments":
+            deps = await desk.departments()
+            if args.json:
+                _print_json(deps)
+            for d in [] if args.json else deps:
+                flags = ", ".join(
+                    f for f, on in (("default", d.is_default), ("private", not d.is_public_to_users)) if on
+                )
+                print(f"{d.id}  {d.name}" + (f"  ({flags})" if flags else ""))
+        else:
+            types = await desk.ticket_types()
+            if args.json:
+                _print_json(types)
+            for t in [] if args.json else types:
+                flags = ", ".join(
+                    f for f, on in (("default", t.is_default), ("internal", t.is_internal)) if on
+                )
+                print(f"{t.id}  {t.name}" + (f"  ({flags})" if flags else ""))
+    return 0
+
+
+def _fake_desk(args: argparse.Namespace) -> int:
+    from .testing import FakeDesk
+
+    fake = FakeDesk("acme", tickets=args.tickets, seed=args.seed)
+    token = fake.mint_token()
+
+    async def serve() -> None:
+        base_url = await fake.start("127.0.0.1", args.port)
+        print(f"fake desk 'acme' with {args.tickets} tickets at {base_url}")
+        print(f"export HEADONI_DESK=acme HEADONI_BASE_URL={base_url} HEADONI_TOKEN={token}")
+        print("Ctrl-C to stop", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await fake.close()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _ids_in(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        return [json.loads(line)["id"] for line in fh]
+
+
+async def _demo_run(tickets: int, out: Path) -> None:
+    from .testing import FakeDesk, Fault
+
+    made = time.perf_counter()
+    fake = FakeDesk("acme", tickets=tickets, seed=1)
+    seeded = time.perf_counter() - made
+    with fake.serve_in_thread() as base_url:
+        token = fake.mint_token({"tickets:read"})
+        print(f"fake desk: {tickets} seeded tickets in {seeded:.2f} s, serving {base_url} on its own thread")
+        policy = RetryPolicy(attempts=3, backoff_initial=0.05)
+        async with AsyncDesk("acme", token, scopes={"tickets:read"}, base_url=base_url, retry=policy) as desk:
+            result = await export_tickets(desk, out)
+            print(_summary(result, out))
+            ids = _ids_in(out)
+            expected = fake.store.all_ids_desc()
+            verdict = "exactly the desk's tickets, newest first" if ids == expected else "MISMATCH"
+            print(f"check: {len(ids)} lines, {len(set(ids))} unique ids: {verdict}")
+
+            # The same export with two connections cut mid-page, then resumed from a checkpoint.
+            fake.inject(Fault.reset_mid_body(), route="list_tickets", on=fake.count("list_tickets") + 3)
+            fake.inject(Fault.truncate(), route="list_tickets", on=fake.count("list_tickets") + 9)
+            again = out.with_name("tickets-faulty.jsonl")
+            result2 = await export_tickets(desk, again)
+            ids2 = _ids_in(again)
+            print(
+                f"with 2 injected connection failures: {result2.retries} retries, {len(ids2)} lines, "
+                f"{'identical' if ids2 == expected else 'MISMATCH'}"
+            )
+
+            sample = [int(n) for n in range(1001, 1001 + min(300, tickets))]
+            started = time.perf_counter()
+            full = [t async for t in desk.get_tickets(sample, concurrency=8)]
+            took = time.perf_counter() - started
+            messages = sum(len(t.messages) for t in full)
+            print(
+                f"fetched {len(full)} whole tickets ({messages} public messages) "
+                f"at concurrency 8 in {took:.2f} s "
+                f"({len(full) / took:,.0f} tickets/s) over {fake.connections_seen} connections in all"
+            )
+        if ids != expected or ids2 != expected:
+            raise SystemExit(1)
+    print(f"files: {out} and {again} (checkpoints beside them: {checkpoint_path(out).name})")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.tickets < 1:
+        raise UsageError("--tickets must be at least 1")
+    # The files are kept, so the user can look at them; the path is printed.
+    out = args.out or Path(tempfile.mkdtemp(prefix="headoni-demo-")) / "tickets.jsonl"
+    asyncio.run(_demo_run(args.tickets, out))
+    return 0
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: bool, command: str) -> Iterator[None]:
+    """Show the library's log lines on stderr for the command's duration only."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("headoni: %(message)s"))
+    logger = logging.getLogger("headoni_async")
+    previous = logger.level
+    # The demo reports its own retries; elsewhere a retry is worth a line.
+    quiet = logging.ERROR if command == "demo" else logging.WARNING
+    logger.setLevel(logging.DEBUG if verbose else quiet)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``headoni`` command; returns the exit status (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    with _logging_to_stderr(args.verbose, args.command):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "export":
+            return asyncio.run(_export(args))
+        if args.command == "ticket":
+            return asyncio.run(_ticket(args))
+        if args.command in ("departments", "ticket-types"):
+            return asyncio.run(_listing(args))
+        if args.command == "fake-desk":
+            return _fake_desk(args)
+        return _demo(args)
+    except KeyboardInterrupt:
+        hint = " (the checkpoint is saved: run again with --resume)" if getattr(args, "out", None) else ""
+        print(f"headoni: interrupted{hint}", file=sys.stderr)
+        return 130
+    except UsageError as exc:
+        _fail(str(exc), 2)
+    except (InvalidArgument, InvalidArgumentType) as exc:
+        _fail(str(exc), 2)
+    except HeadoniError as exc:
+        _fail(_explain(exc, args.desk), 1)
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
