@@ -321,8 +321,12 @@ async def _demo_run(tickets: int, out: Path) -> None:
             print(f"check: {len(ids)} lines, {len(set(ids))} unique ids: {verdict}")
 
             # The same export with two connections cut mid-page, then resumed from a checkpoint.
-            fake.inject(Fault.reset_mid_body(), route="list_tickets", on=fake.count("list_tickets") + 3)
-            fake.inject(Fault.truncate(), route="list_tickets", on=fake.count("list_tickets") + 9)
+            pages = -(-tickets // 100)
+            first = max(1, pages // 3)
+            second = max(first, 2 * pages // 3) + 1  # request numbers shift by one after the first retry
+            start = fake.count("list_tickets")
+            fake.inject(Fault.reset_mid_body(), route="list_tickets", on=start + first)
+            fake.inject(Fault.truncate(), route="list_tickets", on=start + second)
             again = out.with_name("tickets-faulty.jsonl")
             result2 = await export_tickets(desk, again)
             ids2 = _ids_in(again)

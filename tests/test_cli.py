@@ -1,0 +1,199 @@
+"""The headoni command end to end against a fake desk on its own thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from headoni_async.cli import main
+from headoni_async.testing import FakeDesk, Fault
+
+from .conftest import CANARY
+
+
+@pytest.fixture
+def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
+    monkeypatch.setenv("HEADONI_DESK", "acme")
+    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
+    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
+    return headoni_fake_desk
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+@pytest.mark.headoni_fake(tickets=2000, seed=5)
+def test_export_equals_the_desk(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "t.jsonl"
+    assert main(["export", "--out", str(out)]) == 0
+    assert _ids(out) == env.store.all_ids_desc()
+    first = json.loads(out.read_text().splitlines()[0])
+    assert set(first) == {"id", "number", "subject", "priority", "status", "requester", "createdAt", "updatedAt"}
+    assert "exported 2000 tickets in 20 pages" in capsys.readouterr().err
+
+
+@pytest.mark.headoni_fake(tickets=300, seed=5)
+def test_export_to_stdout_with_filters(env: FakeDesk, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert main(["export", "--status", "open"]) == 0
+    lines = capsysbinary.readouterr().out.decode().splitlines()
+    expected = [str(t.id) for t in env.store.iter_tickets() if t.status.internal_type == "open"]
+    assert [json.loads(x)["id"] for x in lines] == expected and expected
+
+
+@pytest.mark.parametrize("tickets", [1, 100, 150, 700])
+def test_demo_sizes(tickets: int, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--tickets", str(tickets), "--out", str(tmp_path / "d.jsonl")]) == 0
+    assert f"with 2 injected connection failures: 2 retries, {tickets} lines, identical" in capsys.readouterr().out
+
+
+@pytest.mark.headoni_fake(tickets=150, seed=5)
+def test_export_full_has_messages(env: FakeDesk, tmp_path: Path) -> None:
+    out = tmp_path / "full.jsonl"
+    assert main(["export", "--full", "--concurrency", "4", "--out", str(out)]) == 0
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["id"] for d in docs] == env.store.all_ids_desc()
+    assert all(d["messages"] and "department" in d for d in docs)
+    assert not any("INTERNAL NOTE" in m["bodyMd"] for d in docs for m in d["messages"])
+    assert env.max_in_flight <= 5  # 4 fetches plus the page prefetch
+
+
+@pytest.mark.headoni_fake(tickets=2000, seed=5)
+def test_export_survives_injected_faults(env: FakeDesk, tmp_path: Path) -> None:
+    env.inject(Fault.reset_mid_body(300), route="list_tickets", on=3)
+    env.inject(Fault.truncate(), route="list_tickets", on=8)
+    env.inject(Fault.reset(), route="list_tickets", on=12)
+    out = tmp_path / "t.jsonl"
+    assert main(["export", "--out", str(out)]) == 0
+    assert _ids(out) == env.store.all_ids_desc()
+    assert env.count("list_tickets") == 20 + 3
+
+
+@pytest.mark.headoni_fake(tickets=2000, seed=5)
+def test_export_fails_part_way_then_resumes_exactly(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env.inject(Fault.html_error(503), route="list_tickets", on=range(7, 100))
+    out = tmp_path / "t.jsonl"
+    assert _exit(["export", "--out", str(out)]) == 1
+    assert "503" in capsys.readouterr().err
+    partial = _ids(out)
+    checkpoint = json.loads((tmp_path / "t.jsonl.checkpoint").read_text())
+    assert checkpoint["count"] == len(partial) == 600 and checkpoint["cursor"] == partial[-1]
+    with out.open("a") as fh:  # a page half-written when the process died
+        fh.write('{"id": "123", "subj')
+    env.clear_faults()
+    assert main(["export", "--out", str(out), "--resume"]) == 0
+    assert _ids(out) == env.store.all_ids_desc()
+    # Resuming a finished export adds nothing.
+    assert main(["export", "--out", str(out), "--resume"]) == 0
+    assert _ids(out) == env.store.all_ids_desc()
+
+
+@pytest.mark.headoni_fake(tickets=3000, seed=5)
+def test_ctrl_c_saves_the_checkpoint_and_resume_completes(env: FakeDesk, tmp_path: Path) -> None:
+    env.latency = 0.03
+    out = tmp_path / "t.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    checkpoint = tmp_path / "t.jsonl.checkpoint"
+    deadline = time.monotonic() + 20
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert 0 < len(_ids(out)) < 3000
+    env.latency = 0
+    assert main(["export", "--out", str(out), "--resume"]) == 0
+    assert _ids(out) == env.store.all_ids_desc()
+
+
+def test_resume_needs_a_file_and_matching_filters(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit(["export", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    out = tmp_path / "t.jsonl"
+    assert main(["export", "--out", str(out), "--status", "open"]) == 0
+    assert _exit(["export", "--out", str(out), "--resume", "--status", "closed"]) == 2
+    assert "another export" in capsys.readouterr().err
+
+
+def _exit(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def test_ticket_get_human_and_json(env: FakeDesk, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ticket", "get", "1001"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("#1001 ") and "requester:" in text and "---" in text
+    assert main(["ticket", "get", "1001", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["number"] == 1001 and doc["messages"]
+
+
+def test_ticket_create_and_listings(env: FakeDesk, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["ticket", "create", "--email", "cli@example.com", "--subject", "From the CLI", "--body", "hi"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("created #")
+    assert main([*argv, "--json", "--priority", "high"]) == 0
+    assert json.loads(capsys.readouterr().out)["priority"] == "high"
+    assert main(["departments"]) == 0
+    assert "Support  (default)" in capsys.readouterr().out
+    assert main(["ticket-types", "--json"]) == 0
+    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["Question", "Incident", "Internal task"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv", "code", "message"),
+    [
+        ("no-token", ["departments"], 2, "no token: set HEADONI_TOKEN"),
+        ("read-only", ["ticket", "create", "--email", "a@b.co", "--subject", "s", "--body", "b"], 1,
+         "token lacks tickets:create: mint a token with that scope on the desk's API page"),
+        ("revoked", ["departments"], 1, "unauthenticated"),
+        ("foreign", ["departments"], 1, "another desk"),
+        ("canary", ["ticket", "get", "12a"], 2, "not all digits"),
+        ("canary", ["ticket", "get", "999999"], 1, "no such ticket"),
+    ],
+)
+def test_errors_are_one_line_without_the_token(
+    env: FakeDesk, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    setup: str, argv: list[str], code: int, message: str,
+) -> None:
+    token = CANARY
+    env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token().removeprefix("hd_")]
+    if setup == "no-token":
+        monkeypatch.delenv("HEADONI_TOKEN")
+    else:
+        if setup == "read-only":
+            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token({"tickets:read"}).removeprefix("hd_")]
+        elif setup == "revoked":
+            env.revoke(token)
+        elif setup == "foreign":
+            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token(desk="globex").removeprefix("hd_")]
+        monkeypatch.setenv("HEADONI_TOKEN", token)
+    assert _exit(argv) == code
+    out = capsys.readouterr()
+    assert message in out.err and "Traceback" not in out.err
+    assert len(out.err.strip().splitlines()) == 1
+    assert CANARY not in out.err + out.out and CANARY.removeprefix("hd_") not in out.err + out.out
+
+
+def test_demo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--tickets", "700", "--out", str(tmp_path / "d.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "exported 700 tickets in 7 pages" in out
+    assert "exactly the desk's tickets, newest first" in out
+    assert "with 2 injected connection failures: 2 retries, 700 lines, identical" in out
+    assert len(_ids(tmp_path / "d.jsonl")) == 700
