@@ -99,7 +99,7 @@ def test_export_fails_part_way_then_resumes_exactly(env: FakeDesk, tmp_path: Pat
 def test_ctrl_c_saves_the_checkpoint_and_resume_completes(env: FakeDesk, tmp_path: Path) -> None:
     env.latency = 0.03
     out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
         [sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)],
         stderr=subprocess.PIPE,
         env=os.environ.copy(),
