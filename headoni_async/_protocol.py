@@ -4,6 +4,7 @@ it is tested synchronously (the habit of gidgethub's ``sansio``)."""
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import re
@@ -56,10 +57,12 @@ def _loads_stdlib(data: bytes) -> Any:
 
 def _pick_loads() -> Callable[[bytes], Any]:
     try:
-        import orjson
+        # Imported by name so that type checking does not depend on the optional extra.
+        orjson = importlib.import_module("orjson")
     except ImportError:  # the speedups extra is optional
         return _loads_stdlib
-    return orjson.loads
+    loads: Callable[[bytes], Any] = orjson.loads
+    return loads
 
 
 json_loads: Final = _pick_loads()
