@@ -400,17 +400,7 @@ class FakeDesk:
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         self._auth(request, "get_ticket")
-        ticket = self.store.find(request.match_info["id_or_number"])
-        doc = _summary(ticket)
-        doc["department"] = {"id": ticket.department.id, "name": ticket.department.name}
-        doc["ticketType"] = {"id": ticket.ticket_type.id, "name": ticket.ticket_type.name}
-        messages = sorted(
-            (m for m in self.store.messages_of(ticket) if not m.internal), key=lambda m: (m.created_at, m.id)
-        )
-        doc["messages"] = [
-            {"id": m.id, "authorKind": m.author_kind, "bodyMd": m.body_md, "createdAt": m.created_at}
-            for m in messages
-        ]
+        doc = _ticket_document(self.store, self.store.find(request.match_info["id_or_number"]))
         if self._odd(request):
             doc = _odd_summary(doc)
             for m in doc["messages"]:
@@ -449,6 +439,21 @@ def _summary(ticket: StoredTicket) -> dict[str, Any]:
         "createdAt": ticket.created_at,
         "updatedAt": ticket.updated_at,
     }
+
+
+def _ticket_document(store: DeskStore, ticket: StoredTicket) -> dict[str, Any]:
+    """``GET /tickets/{idOrNumber}``'s ticket: public messages only, oldest first."""
+    doc = _summary(ticket)
+    doc["department"] = {"id": ticket.department.id, "name": ticket.department.name}
+    doc["ticketType"] = {"id": ticket.ticket_type.id, "name": ticket.ticket_type.name}
+    messages = sorted(
+        (m for m in store.messages_of(ticket) if not m.internal), key=lambda m: (m.created_at, m.id)
+    )
+    doc["messages"] = [
+        {"id": m.id, "authorKind": m.author_kind, "bodyMd": m.body_md, "createdAt": m.created_at}
+        for m in messages
+    ]
+    return doc
 
 
 def _summary_bytes(ticket: StoredTicket) -> bytes:
