@@ -246,6 +246,8 @@ def _timestamp(value: Any, _: Any) -> datetime:
     if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
     parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is UTC:  # the documented "...Z" form: nothing to convert
+        return parsed
     offset = parsed.utcoffset()
     if offset is None:  # documented as UTC; a missing zone is read as UTC
         return parsed.replace(tzinfo=UTC)
@@ -273,7 +275,63 @@ def _is_open(enum_cls: type[enum.Enum]) -> Callable[[Any], bool]:
     return lambda t: bool(t == union)
 
 
-def _make_converter() -> cattrs.Converter:
+def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
+    """A hand-tuned hook for ``TicketSummary``, the one type on the streaming hot path.
+
+    It does what the generated hook does (the same strict types, the same open
+    enums, the same timestamps; a test checks the two agree on any input) in
+    one function instead of eleven calls per ticket, which roughly halves the
+    cost of decoding a page.
+    """
+    priorities: dict[str, Any] = {m.value: m for m in Priority}
+    types: dict[str, Any] = {m.value: m for m in StatusType}
+    timestamp = _timestamp
+    fromisoformat = datetime.fromisoformat
+
+    def structure_summary(d: Any, _: Any) -> TicketSummary:
+        status = d["status"]
+        requester = d["requester"]
+        ident, number, subject, priority = d["id"], d["number"], d["subject"], d["priority"]
+        status_id, label, internal = status["id"], status["label"], status["internalType"]
+        email = requester["email"]
+        name = requester.get("name")
+        created, updated = d["createdAt"], d["updatedAt"]
+        if not (
+            type(ident) is str
+            and type(number) is int
+            and type(subject) is str
+            and type(priority) is str
+            and type(status_id) is str
+            and type(label) is str
+            and type(internal) is str
+            and (email is None or type(email) is str)
+            and (name is None or type(name) is str)
+            and type(created) is str
+            and type(updated) is str
+        ):
+            raise TypeError("a ticket summary field has the wrong type")
+        # The documented "...Z" form parses straight to UTC; anything else takes the general path.
+        created_at = fromisoformat(created)
+        if created_at.tzinfo is not UTC:
+            created_at = timestamp(created, None)
+        updated_at = fromisoformat(updated)
+        if updated_at.tzinfo is not UTC:
+            updated_at = timestamp(updated, None)
+        return TicketSummary(
+            ident,
+            number,
+            subject,
+            priorities.get(priority, priority),
+            Status(status_id, label, types.get(internal, internal)),
+            Requester(email, name),
+            created_at,
+            updated_at,
+        )
+
+    return structure_summary
+
+
+def _make_converter(*, fast_paths: bool = True) -> cattrs.Converter:
     # detailed_validation=False: the generated code is plainer and faster on
     # the streaming hot path; a failure is still reported, as ResponseDecodeError.
     conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
@@ -291,6 +349,8 @@ def _make_converter() -> cattrs.Converter:
         return make_dict_structure_fn(cls, conv, **renames)
 
     conv.register_structure_hook_factory(attrs.has, attrs_hook)
+    if fast_paths:
+        conv.register_structure_hook(TicketSummary, _summary_hook())
     return conv
 
 

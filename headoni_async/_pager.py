@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -184,22 +185,19 @@ async def _end(gen: _Gen | None) -> None:
 def _check_order(page: TicketPage, cursor: str | None) -> None:
     # Keyset pages hold ids strictly below the cursor, newest first. Anything
     # else would hand out a ticket twice or loop forever: refuse it.
-    previous = int(cursor) if cursor is not None else None
-    for ticket in page.tickets:
-        current = int(ticket.id) if ticket.id.isdigit() else None
-        if current is None or (previous is not None and current >= previous):
-            raise ResponseDecodeError(
-                f"ticket id {ticket.id!r} breaks the id-descending order after cursor {cursor!r}",
-                method="GET",
-                path="/tickets",
-            )
-        previous = current
+    tickets = page.tickets
+    if not all(t.id.isdigit() and t.id.isascii() for t in tickets):
+        raise _order_error("a ticket id is not all digits")
+    ids = [int(t.id) for t in tickets]
+    if cursor is not None:
+        ids.insert(0, int(cursor))
+    if any(newer <= older for newer, older in itertools.pairwise(ids)):
+        raise _order_error(f"ticket ids break the id-descending order after cursor {cursor!r}")
     nxt = page.next_cursor
-    if nxt is not None and previous is not None and int(nxt) > previous:
-        raise ResponseDecodeError(
-            f"nextCursor {nxt!r} is above the page's last ticket id", method="GET", path="/tickets"
-        )
-    if nxt is not None and cursor is not None and int(nxt) >= int(cursor):
-        raise ResponseDecodeError(
-            f"nextCursor {nxt!r} does not move below cursor {cursor!r}", method="GET", path="/tickets"
-        )
+    # A next cursor above the page's last ticket (or the cursor itself) would walk back up.
+    if nxt is not None and ids and int(nxt) > ids[-1] - (0 if tickets else 1):
+        raise _order_error(f"nextCursor {nxt!r} does not move below the page's tickets")
+
+
+def _order_error(text: str) -> ResponseDecodeError:
+    return ResponseDecodeError(text, method="GET", path="/tickets")

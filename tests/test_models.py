@@ -235,3 +235,57 @@ def test_deeply_nested_json_is_a_value_error(loads: Any) -> None:
 
 def test_round_trip_of_reference_json_text() -> None:
     assert decode_page(json.loads(json.dumps(PAGE))) == decode_page(PAGE)
+
+
+# ---------------------------------------------------------------- the hot-path hook agrees with cattrs' own
+
+from headoni_async._models import TicketSummary, _make_converter  # noqa: E402
+
+_GENERIC = _make_converter(fast_paths=False)
+_FAST = _make_converter(fast_paths=True)
+
+
+def _outcome(conv: Any, doc: Any) -> Any:
+    try:
+        t = conv.structure(doc, TicketSummary)
+    except Exception:  # noqa: BLE001 - only whether it failed matters here
+        return "error"
+    # Equality alone would not tell an enum member from its plain string.
+    return t, type(t.priority), type(t.status.internal_type), t.created_at.tzinfo, t.updated_at.tzinfo
+
+
+summary_values = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.text(max_size=20), st.integers()),
+        "number": st.one_of(st.integers(), st.text(max_size=3), st.booleans()),
+        "subject": st.one_of(st.text(max_size=10), st.none()),
+        "priority": st.one_of(st.sampled_from(["low", "normal", "high", "urgent", "critical"]), st.integers()),
+        "status": st.one_of(
+            st.fixed_dictionaries(
+                {"id": st.text(max_size=5), "label": st.text(max_size=5),
+                 "internalType": st.one_of(st.sampled_from(["open", "closed", "on_hold"]), st.none())}
+            ),
+            st.none(),
+        ),
+        "requester": st.one_of(
+            st.fixed_dictionaries({"email": st.one_of(st.none(), st.text(max_size=5), st.integers())},
+                                  optional={"name": st.one_of(st.none(), st.text(max_size=5), st.integers())}),
+            st.text(max_size=3),
+        ),
+        "createdAt": st.one_of(
+            st.sampled_from(["2026-06-04T15:21:09.000Z", "2026-06-04T17:21:09+02:00", "2026-06-04T15:21:09", "x"]),
+            st.integers(),
+        ),
+        "updatedAt": st.sampled_from(["2026-06-04T15:40:11.000Z", "2026-06-04T15:40:11-05:00", ""]),
+    }
+)
+
+
+@settings(max_examples=500)
+@given(summary_values)
+def test_fast_summary_hook_matches_the_generated_one(doc: dict[str, Any]) -> None:
+    assert _outcome(_FAST, doc) == _outcome(_GENERIC, doc)
+
+
+def test_fast_summary_hook_matches_on_the_reference() -> None:
+    assert _FAST.structure(SUMMARY, TicketSummary) == _GENERIC.structure(SUMMARY, TicketSummary)
