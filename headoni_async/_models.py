@@ -275,6 +275,9 @@ def _is_open(enum_cls: type[enum.Enum]) -> Callable[[Any], bool]:
     return lambda t: bool(t == union)
 
 
+_INTERN_LIMIT: Final = 4096
+
+
 def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
     """A hand-tuned hook for ``TicketSummary``, the one type on the streaming hot path.
 
@@ -287,6 +290,11 @@ def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
     types: dict[str, Any] = {m.value: m for m in StatusType}
     timestamp = _timestamp
     fromisoformat = datetime.fromisoformat
+    # A desk has a handful of statuses and far fewer requesters than tickets,
+    # and the models are immutable, so equal ones are shared (bounded: a
+    # cache that grows past its size starts over).
+    statuses: dict[tuple[str, str, str], Status] = {}
+    requesters: dict[tuple[str | None, str | None], Requester] = {}
 
     def structure_summary(d: Any, _: Any) -> TicketSummary:
         status = d["status"]
@@ -317,13 +325,25 @@ def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
         updated_at = fromisoformat(updated)
         if updated_at.tzinfo is not UTC:
             updated_at = timestamp(updated, None)
+        status_key = (status_id, label, internal)
+        status_obj = statuses.get(status_key)
+        if status_obj is None:
+            if len(statuses) >= _INTERN_LIMIT:
+                statuses.clear()
+            status_obj = statuses[status_key] = Status(status_id, label, types.get(internal, internal))
+        requester_key = (email, name)
+        requester_obj = requesters.get(requester_key)
+        if requester_obj is None:
+            if len(requesters) >= _INTERN_LIMIT:
+                requesters.clear()
+            requester_obj = requesters[requester_key] = Requester(email, name)
         return TicketSummary(
             ident,
             number,
             subject,
             priorities.get(priority, priority),
-            Status(status_id, label, types.get(internal, internal)),
-            Requester(email, name),
+            status_obj,
+            requester_obj,
             created_at,
             updated_at,
         )
