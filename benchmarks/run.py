@@ -112,25 +112,29 @@ async def floor_stream(root: str, limit: int) -> int:
 async def ours_stream(root: str, limit: int, *, prefetch: bool = True, work: float = 0.0) -> int:
     """headoni-async: AsyncDesk.tickets() yielding frozen attrs models."""
     seen = 0
-    async with AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk:
-        async with desk.tickets(page_size=100, prefetch=prefetch) as stream:
-            async for page in stream.pages():
-                seen += len(page.tickets)
-                if work:
-                    await asyncio.sleep(work)
-                if seen >= limit:
-                    break
+    async with (
+        AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk,
+        desk.tickets(page_size=100, prefetch=prefetch) as stream,
+    ):
+        async for page in stream.pages():
+            seen += len(page.tickets)
+            if work:
+                await asyncio.sleep(work)
+            if seen >= limit:
+                break
     return min(seen, limit)
 
 
 async def ours_stream_tickets(root: str, limit: int) -> int:
     seen = 0
-    async with AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk:
-        async with desk.tickets(page_size=100) as stream:
-            async for _ in stream:
-                seen += 1
-                if seen >= limit:
-                    break
+    async with (
+        AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk,
+        desk.tickets(page_size=100) as stream,
+    ):
+        async for _ in stream:
+            seen += 1
+            if seen >= limit:
+                break
     return seen
 
 
@@ -139,6 +143,7 @@ async def peer_stream(root: str, limit: int) -> int:
     import httpx
 
     from .peers import Page
+
     seen = 0
     cursor = None
     async with httpx.AsyncClient(base_url=root, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -341,7 +346,9 @@ def decode_cost(number: int) -> list[Row]:
     from headoni_async.testing._fake import _summary_bytes
 
     store = DeskStore(tickets=100, seed=1)
-    body = b'{"tickets":[' + b",".join(_summary_bytes(t) for t in store.iter_tickets()) + b'],"nextCursor":"1"}'
+    body = (
+        b'{"tickets":[' + b",".join(_summary_bytes(t) for t in store.iter_tickets()) + b'],"nextCursor":"1"}'
+    )
     from .peers import MPage, Page
 
     decoder = msgspec.json.Decoder(MPage)
@@ -353,7 +360,9 @@ def decode_cost(number: int) -> list[Row]:
     rows = []
     for name, fn in cases.items():
         runs = [timeit.timeit(fn, number=number) / number for _ in range(5)]
-        rows.append(Row(f"6. decode one 100-ticket page: {name}", sample(runs).fmt(" us", 1e6), None, "info", None))
+        rows.append(
+            Row(f"6. decode one 100-ticket page: {name}", sample(runs).fmt(" us", 1e6), None, "info", None)
+        )
     return rows
 
 
@@ -363,7 +372,17 @@ def decode_cost(number: int) -> list[Row]:
 def _environment() -> str:
     libs = ", ".join(
         f"{name} {version(name)}"
-        for name in ("headoni-async", "aiohttp", "attrs", "cattrs", "tenacity", "orjson", "httpx", "pydantic", "msgspec")
+        for name in (
+            "headoni-async",
+            "aiohttp",
+            "attrs",
+            "cattrs",
+            "tenacity",
+            "orjson",
+            "httpx",
+            "pydantic",
+            "msgspec",
+        )
     )
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {platform.machine()}, "
@@ -372,7 +391,10 @@ def _environment() -> str:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| scenario | measured: median (min..max) | ratio | target | met |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| scenario | measured: median (min..max) | ratio | target | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         met = "" if r.ok is None else ("yes" if r.ok else "**no**")
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
@@ -384,7 +406,14 @@ async def run(quick: bool) -> list[Row]:
     if quick:
         sizes = {"stream": 2_000, "hide": 1_000, "fan": 20, "mem": (2_000, 4_000), "calls": 100, "rounds": 1}
     else:
-        sizes = {"stream": 100_000, "hide": 10_000, "fan": 500, "mem": (20_000, 200_000), "calls": 2_000, "rounds": 5}
+        sizes = {
+            "stream": 100_000,
+            "hide": 10_000,
+            "fan": 500,
+            "mem": (20_000, 200_000),
+            "calls": 2_000,
+            "rounds": 5,
+        }
     rounds = int(sizes["rounds"])  # type: ignore[call-overload]
     rows: list[Row] = []
     small, large = sizes["mem"]  # type: ignore[misc]
@@ -406,8 +435,12 @@ def child_memory(root: str, tickets: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: proves the benchmark runs")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one round: proves the benchmark runs"
+    )
     parser.add_argument("--write", action="store_true", help="rewrite benchmarks/RESULTS.md with this table")
     parser.add_argument("--child-memory", nargs=2, metavar=("ROOT", "TICKETS"), help=argparse.SUPPRESS)
     args = parser.parse_args()

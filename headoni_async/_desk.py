@@ -44,7 +44,7 @@ from ._models import (
 from ._pager import TicketStream, await_tracked
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, send
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, interrupt_reads, send
 
 __all__ = ["AsyncDesk"]
 
@@ -120,6 +120,7 @@ class AsyncDesk:
         self._trust_env = bool(trust_env)
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight: set[aiohttp.ClientResponse] = set()
         self._client_timeout = self._make_timeout(None)
         # Test seams: the retry loop's sleep and clock.
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -179,6 +180,7 @@ class AsyncDesk:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        interrupt_reads(self._inflight)
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -249,17 +251,23 @@ class AsyncDesk:
             else:  # the retry deadline is nearer than the per-attempt total
                 timeout = self._make_timeout(max(remaining, 0.001))
             started = time.perf_counter()
-            raw = await send(
-                session,
-                route.method,
-                url,
-                path=route.path,
-                headers=headers,
-                params=params,
-                data=data,
-                timeout=timeout,
-                max_bytes=self._max_bytes,
-            )
+            try:
+                raw = await send(
+                    session,
+                    route.method,
+                    url,
+                    path=route.path,
+                    headers=headers,
+                    params=params,
+                    data=data,
+                    timeout=timeout,
+                    max_bytes=self._max_bytes,
+                    inflight=self._inflight,
+                )
+            except TransportError:
+                if self._closed:  # the failure is the close itself: say so, and do not retry
+                    raise DeskClosed(f"the desk {self._desk!r} was closed during {label}") from None
+                raise
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s -> %d in %.1f ms", label, raw.status, (time.perf_counter() - started) * 1000)
             if raw.status >= 300:

@@ -30,7 +30,7 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "map_exception", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "interrupt_reads", "map_exception", "send"]
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 
@@ -88,6 +88,17 @@ def _classify(exc: BaseException) -> tuple[type[TransportError] | type[InvalidAr
     return TransportError, f"the request failed ({name})", True
 
 
+def interrupt_reads(inflight: set[aiohttp.ClientResponse]) -> None:
+    """Fail every body read in progress, before its session closes.
+
+    aiohttp's ``ResponseHandler.close()`` drops the body's reader before the
+    connection-lost callback would fail it, so a read in progress when the
+    session closes would otherwise wait for its read timeout (aiohttp 3.14).
+    """
+    for resp in list(inflight):
+        resp.content.set_exception(aiohttp.ClientConnectionError("the desk was closed"))
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, method: str, path: str) -> bytes:
     declared = resp.content_length
     if declared is not None and declared > max_bytes:
@@ -116,12 +127,14 @@ async def send(
     data: bytes | None,
     timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeouts, passed through
     max_bytes: int,
+    inflight: set[aiohttp.ClientResponse] | None = None,
 ) -> RawResponse:
     """Send one request and read its whole body; redirects are never followed.
 
     Raises a ``TransportError`` subclass, ``ResponseTooLarge`` or
     ``InvalidArgument``; never an aiohttp exception. ``path`` names the request
-    in errors (the route's path, without the host).
+    in errors (the route's path, without the host). While its body is read the
+    response sits in ``inflight``, so that ``interrupt_reads`` can wake it.
     """
     failure: HeadoniError | None = None
     try:
@@ -134,7 +147,14 @@ async def send(
             timeout=timeout,
             allow_redirects=False,
         ) as resp:
-            body = await _read_capped(resp, max_bytes, method, path)
+            if inflight is None:
+                body = await _read_capped(resp, max_bytes, method, path)
+            else:
+                inflight.add(resp)
+                try:
+                    body = await _read_capped(resp, max_bytes, method, path)
+                finally:
+                    inflight.discard(resp)
             return RawResponse(resp.status, resp.headers, body)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         mapped = map_exception(exc, method=method, path=path)

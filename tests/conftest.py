@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from unittest import mock
@@ -14,9 +15,15 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
+from hypothesis import settings
 
 from headoni_async import AsyncDesk, RetryPolicy
 from headoni_async.testing import FakeDesk
+
+# Hypothesis: the full search locally, a smaller (never zero) one in CI.
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 CANARY = "hd_CANARYtoken0123456789SECRET"
 """A token value that must never appear in any output."""

@@ -36,7 +36,16 @@ def test_export_equals_the_desk(env: FakeDesk, tmp_path: Path, capsys: pytest.Ca
     assert main(["export", "--out", str(out)]) == 0
     assert _ids(out) == env.store.all_ids_desc()
     first = json.loads(out.read_text().splitlines()[0])
-    assert set(first) == {"id", "number", "subject", "priority", "status", "requester", "createdAt", "updatedAt"}
+    assert set(first) == {
+        "id",
+        "number",
+        "subject",
+        "priority",
+        "status",
+        "requester",
+        "createdAt",
+        "updatedAt",
+    }
     assert "exported 2000 tickets in 20 pages" in capsys.readouterr().err
 
 
@@ -51,7 +60,10 @@ def test_export_to_stdout_with_filters(env: FakeDesk, capsysbinary: pytest.Captu
 @pytest.mark.parametrize("tickets", [1, 100, 150, 700])
 def test_demo_sizes(tickets: int, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["demo", "--tickets", str(tickets), "--out", str(tmp_path / "d.jsonl")]) == 0
-    assert f"with 2 injected connection failures: 2 retries, {tickets} lines, identical" in capsys.readouterr().out
+    assert (
+        f"with 2 injected connection failures: 2 retries, {tickets} lines, identical"
+        in capsys.readouterr().out
+    )
 
 
 @pytest.mark.headoni_fake(tickets=150, seed=5)
@@ -77,7 +89,9 @@ def test_export_survives_injected_faults(env: FakeDesk, tmp_path: Path) -> None:
 
 
 @pytest.mark.headoni_fake(tickets=2000, seed=5)
-def test_export_fails_part_way_then_resumes_exactly(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_fails_part_way_then_resumes_exactly(
+    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     env.inject(Fault.html_error(503), route="list_tickets", on=range(7, 100))
     out = tmp_path / "t.jsonl"
     assert _exit(["export", "--out", str(out)]) == 1
@@ -118,7 +132,9 @@ def test_ctrl_c_saves_the_checkpoint_and_resume_completes(env: FakeDesk, tmp_pat
     assert _ids(out) == env.store.all_ids_desc()
 
 
-def test_resume_needs_a_file_and_matching_filters(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_needs_a_file_and_matching_filters(
+    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _exit(["export", "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
     out = tmp_path / "t.jsonl"
@@ -152,15 +168,23 @@ def test_ticket_create_and_listings(env: FakeDesk, capsys: pytest.CaptureFixture
     assert main(["departments"]) == 0
     assert "Support  (default)" in capsys.readouterr().out
     assert main(["ticket-types", "--json"]) == 0
-    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["Question", "Incident", "Internal task"]
+    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == [
+        "Question",
+        "Incident",
+        "Internal task",
+    ]
 
 
 @pytest.mark.parametrize(
     ("setup", "argv", "code", "message"),
     [
         ("no-token", ["departments"], 2, "no token: set HEADONI_TOKEN"),
-        ("read-only", ["ticket", "create", "--email", "a@b.co", "--subject", "s", "--body", "b"], 1,
-         "token lacks tickets:create: mint a token with that scope on the desk's API page"),
+        (
+            "read-only",
+            ["ticket", "create", "--email", "a@b.co", "--subject", "s", "--body", "b"],
+            1,
+            "token lacks tickets:create: mint a token with that scope on the desk's API page",
+        ),
         ("revoked", ["departments"], 1, "unauthenticated"),
         ("foreign", ["departments"], 1, "another desk"),
         ("canary", ["ticket", "get", "12a"], 2, "not all digits"),
@@ -168,8 +192,13 @@ def test_ticket_create_and_listings(env: FakeDesk, capsys: pytest.CaptureFixture
     ],
 )
 def test_errors_are_one_line_without_the_token(
-    env: FakeDesk, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    setup: str, argv: list[str], code: int, message: str,
+    env: FakeDesk,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    argv: list[str],
+    code: int,
+    message: str,
 ) -> None:
     token = CANARY
     env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token().removeprefix("hd_")]
@@ -177,11 +206,15 @@ def test_errors_are_one_line_without_the_token(
         monkeypatch.delenv("HEADONI_TOKEN")
     else:
         if setup == "read-only":
-            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token({"tickets:read"}).removeprefix("hd_")]
+            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[
+                env.mint_token({"tickets:read"}).removeprefix("hd_")
+            ]
         elif setup == "revoked":
             env.revoke(token)
         elif setup == "foreign":
-            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[env.mint_token(desk="globex").removeprefix("hd_")]
+            env.store.tokens[CANARY.removeprefix("hd_")] = env.store.tokens[
+                env.mint_token(desk="globex").removeprefix("hd_")
+            ]
         monkeypatch.setenv("HEADONI_TOKEN", token)
     assert _exit(argv) == code
     out = capsys.readouterr()

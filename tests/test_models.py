@@ -259,21 +259,30 @@ summary_values = st.fixed_dictionaries(
         "id": st.one_of(st.text(max_size=20), st.integers()),
         "number": st.one_of(st.integers(), st.text(max_size=3), st.booleans()),
         "subject": st.one_of(st.text(max_size=10), st.none()),
-        "priority": st.one_of(st.sampled_from(["low", "normal", "high", "urgent", "critical"]), st.integers()),
+        "priority": st.one_of(
+            st.sampled_from(["low", "normal", "high", "urgent", "critical"]), st.integers()
+        ),
         "status": st.one_of(
             st.fixed_dictionaries(
-                {"id": st.text(max_size=5), "label": st.text(max_size=5),
-                 "internalType": st.one_of(st.sampled_from(["open", "closed", "on_hold"]), st.none())}
+                {
+                    "id": st.text(max_size=5),
+                    "label": st.text(max_size=5),
+                    "internalType": st.one_of(st.sampled_from(["open", "closed", "on_hold"]), st.none()),
+                }
             ),
             st.none(),
         ),
         "requester": st.one_of(
-            st.fixed_dictionaries({"email": st.one_of(st.none(), st.text(max_size=5), st.integers())},
-                                  optional={"name": st.one_of(st.none(), st.text(max_size=5), st.integers())}),
+            st.fixed_dictionaries(
+                {"email": st.one_of(st.none(), st.text(max_size=5), st.integers())},
+                optional={"name": st.one_of(st.none(), st.text(max_size=5), st.integers())},
+            ),
             st.text(max_size=3),
         ),
         "createdAt": st.one_of(
-            st.sampled_from(["2026-06-04T15:21:09.000Z", "2026-06-04T17:21:09+02:00", "2026-06-04T15:21:09", "x"]),
+            st.sampled_from(
+                ["2026-06-04T15:21:09.000Z", "2026-06-04T17:21:09+02:00", "2026-06-04T15:21:09", "x"]
+            ),
             st.integers(),
         ),
         "updatedAt": st.sampled_from(["2026-06-04T15:40:11.000Z", "2026-06-04T15:40:11-05:00", ""]),

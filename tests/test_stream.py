@@ -22,6 +22,7 @@ from headoni_async import (
     StatusType,
     TicketNotFound,
     TicketStream,
+    Timeouts,
 )
 from headoni_async.testing import FakeDesk, Fault
 
@@ -157,6 +158,18 @@ async def test_closing_the_desk_mid_stream(fake: FakeDesk) -> None:
     with pytest.raises(DeskClosed):
         await task
     assert seen and not desk._tasks
+
+
+async def test_closing_the_desk_while_a_body_is_read(fake: FakeDesk) -> None:
+    # aiohttp drops a body's reader when its session closes; the desk wakes it.
+    fake.inject(Fault.drip(chunk=500, interval=0.01), route="list_tickets")
+    desk = AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, timeouts=Timeouts(read=60, total=120))
+    task = asyncio.create_task(desk.ticket_page(page_size=100))
+    while not desk._inflight:  # noqa: ASYNC110 - polling private state the desk exposes no event for
+        await asyncio.sleep(0.005)
+    await desk.close()
+    with pytest.raises(DeskClosed):
+        await asyncio.wait_for(task, timeout=10)  # a liveness bound: without the fix this waits 60 s
 
 
 async def test_two_tasks_cannot_share_one_iteration(desk: AsyncDesk, fake: FakeDesk) -> None:

@@ -280,6 +280,9 @@ class FakeDesk:
         fault: Fault | None,
     ) -> web.StreamResponse:
         if delay:
+            # The request arrived whole before the desk was slow: a create
+            # still happens even if the client gives up waiting for the answer.
+            await request.read()
             await asyncio.sleep(delay)
         if fault is not None and fault.kind in ("html", "error"):
             response = await self._answer_fault(request, fault)
@@ -340,10 +343,11 @@ class FakeDesk:
         stream.content_length = len(body)
         await stream.prepare(request)
         if fault.kind == "drip":
-            for start in range(0, len(body), max(1, fault.chunk)):
-                await stream.write(body[start : start + fault.chunk])
-                await asyncio.sleep(fault.seconds)
-            await stream.write_eof()
+            with contextlib.suppress(ConnectionError):  # the client may go away mid-drip
+                for start in range(0, len(body), max(1, fault.chunk)):
+                    await stream.write(body[start : start + fault.chunk])
+                    await asyncio.sleep(fault.seconds)
+                await stream.write_eof()
             return stream
         cut = len(body) // 2 if fault.at_byte is None else max(0, min(fault.at_byte, len(body) - 1))
         if cut:
