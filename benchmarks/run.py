@@ -402,29 +402,32 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+@attrs.frozen
+class Sizes:
+    stream: int
+    hide: int
+    fan: int
+    mem_small: int
+    mem_large: int
+    calls: int
+    rounds: int
+
+
+FULL = Sizes(stream=100_000, hide=10_000, fan=500, mem_small=20_000, mem_large=200_000, calls=2_000, rounds=5)
+QUICK = Sizes(stream=2_000, hide=1_000, fan=20, mem_small=2_000, mem_large=4_000, calls=100, rounds=1)
+
+
 async def run(quick: bool) -> list[Row]:
-    if quick:
-        sizes = {"stream": 2_000, "hide": 1_000, "fan": 20, "mem": (2_000, 4_000), "calls": 100, "rounds": 1}
-    else:
-        sizes = {
-            "stream": 100_000,
-            "hide": 10_000,
-            "fan": 500,
-            "mem": (20_000, 200_000),
-            "calls": 2_000,
-            "rounds": 5,
-        }
-    rounds = int(sizes["rounds"])  # type: ignore[call-overload]
+    z = QUICK if quick else FULL
     rows: list[Row] = []
-    small, large = sizes["mem"]  # type: ignore[misc]
-    with server(max(int(sizes["stream"]), large)) as fast:  # type: ignore[call-overload]
-        rows += await throughput(fast, int(sizes["stream"]), rounds)  # type: ignore[call-overload]
-        rows += memory(fast, small, large, max(1, rounds // 2))
-        rows += await overhead(fast, int(sizes["calls"]), rounds)  # type: ignore[call-overload]
-    with server(int(sizes["hide"]), latency=0.005) as slow:  # type: ignore[call-overload]
-        rows += await latency_hiding(slow, int(sizes["hide"]), max(1, rounds - 2))  # type: ignore[call-overload]
-    with server(int(sizes["fan"]) + 1, latency=0.02) as slower:  # type: ignore[call-overload]
-        rows += await fan_out(slower, int(sizes["fan"]), max(1, rounds - 3))  # type: ignore[call-overload]
+    with server(max(z.stream, z.mem_large)) as fast:
+        rows += await throughput(fast, z.stream, z.rounds)
+        rows += memory(fast, z.mem_small, z.mem_large, max(1, z.rounds // 2))
+        rows += await overhead(fast, z.calls, z.rounds)
+    with server(z.hide, latency=0.005) as slow:
+        rows += await latency_hiding(slow, z.hide, max(1, z.rounds - 2))
+    with server(z.fan + 1, latency=0.02) as slower:
+        rows += await fan_out(slower, z.fan, max(1, z.rounds - 3))
     rows += decode_cost(50 if quick else 500)
     return sorted(rows, key=lambda r: r.scenario.split(".")[0])
 
@@ -450,13 +453,13 @@ def main() -> None:
     rows = asyncio.run(run(args.quick))
     env = _environment()
     if args.quick:
-        env += "\n\n(--quick: sizes too small for the targets to mean anything; this run proves the benchmark works)"
+        env += "\n\n(--quick: sizes too small for the targets to mean anything; it proves the benchmark runs)"
     text = f"{env}\n\n{table(rows)}\n"
     print(text)
     if args.write:
         (HERE / "RESULTS.md").write_text(
-            "# Benchmark results\n\nThe latest full run of `python -m benchmarks.run --write` on this project's "
-            "machine. See benchmarks/README.md for what each row means.\n\n" + text
+            "# Benchmark results\n\nThe latest full run of `python -m benchmarks.run --write` on this "
+            "project's machine. See benchmarks/README.md for what each row means.\n\n" + text
         )
 
 
