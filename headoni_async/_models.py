@@ -275,7 +275,7 @@ def _is_open(enum_cls: type[enum.Enum]) -> Callable[[Any], bool]:
     return lambda t: bool(t == union)
 
 
-_INTERN_LIMIT: Final = 4096
+_INTERN_LIMIT: Final = 1024
 
 
 def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
@@ -290,11 +290,11 @@ def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
     types: dict[str, Any] = {m.value: m for m in StatusType}
     timestamp = _timestamp
     fromisoformat = datetime.fromisoformat
-    # A desk has a handful of statuses and far fewer requesters than tickets,
-    # and the models are immutable, so equal ones are shared (bounded: a
-    # cache that grows past its size starts over).
+    # A desk has a handful of statuses and the models are immutable, so equal
+    # ones are shared (bounded: a cache that grows past its size starts over).
+    # Requesters are not: there are thousands, and a churning cache of them
+    # costs more in garbage collection than it saves.
     statuses: dict[tuple[str, str, str], Status] = {}
-    requesters: dict[tuple[str | None, str | None], Requester] = {}
 
     def structure_summary(d: Any, _: Any) -> TicketSummary:
         status = d["status"]
@@ -331,19 +331,13 @@ def _summary_hook() -> Callable[[Any, Any], TicketSummary]:
             if len(statuses) >= _INTERN_LIMIT:
                 statuses.clear()
             status_obj = statuses[status_key] = Status(status_id, label, types.get(internal, internal))
-        requester_key = (email, name)
-        requester_obj = requesters.get(requester_key)
-        if requester_obj is None:
-            if len(requesters) >= _INTERN_LIMIT:
-                requesters.clear()
-            requester_obj = requesters[requester_key] = Requester(email, name)
         return TicketSummary(
             ident,
             number,
             subject,
             priorities.get(priority, priority),
             status_obj,
-            requester_obj,
+            Requester(email, name),
             created_at,
             updated_at,
         )

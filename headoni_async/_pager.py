@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -184,18 +184,20 @@ async def _end(gen: _Gen | None) -> None:
 
 def _check_order(page: TicketPage, cursor: str | None) -> None:
     # Keyset pages hold ids strictly below the cursor, newest first. Anything
-    # else would hand out a ticket twice or loop forever: refuse it.
-    tickets = page.tickets
-    if not all(t.id.isdigit() and t.id.isascii() for t in tickets):
+    # else would hand out a ticket twice or loop forever: refuse it. (Written
+    # with C-level loops: it runs on every page of every stream.)
+    ids = [t.id for t in page.tickets]
+    joined = "".join(ids)
+    if ids and not (joined.isascii() and joined.isdigit() and all(ids)):
         raise _order_error("a ticket id is not all digits")
-    ids = [int(t.id) for t in tickets]
+    numbers = list(map(int, ids))
     if cursor is not None:
-        ids.insert(0, int(cursor))
-    if any(newer <= older for newer, older in itertools.pairwise(ids)):
+        numbers.insert(0, int(cursor))
+    if not all(map(operator.gt, numbers, numbers[1:])):
         raise _order_error(f"ticket ids break the id-descending order after cursor {cursor!r}")
     nxt = page.next_cursor
     # A next cursor above the page's last ticket (or the cursor itself) would walk back up.
-    if nxt is not None and ids and int(nxt) > ids[-1] - (0 if tickets else 1):
+    if nxt is not None and numbers and int(nxt) > numbers[-1] - (0 if ids else 1):
         raise _order_error(f"nextCursor {nxt!r} does not move below the page's tickets")
 
 
