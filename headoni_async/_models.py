@@ -224,22 +224,15 @@ def _camel(name: str) -> str:
     return _CAMEL.sub(lambda m: m.group(1).upper(), name)
 
 
-def _strict_str(value: Any, _: Any) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
+def _strict(kind: type, what: str) -> Callable[[Any, Any], Any]:
+    """A hook that accepts exactly ``kind`` (no ``int`` for a ``str``, no ``bool`` for an ``int``)."""
 
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {what}, got {type(value).__name__}")
+        return value
 
-def _strict_int(value: Any, _: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_bool(value: Any, _: Any) -> bool:
-    if type(value) is not bool:
-        raise TypeError(f"expected a boolean, got {type(value).__name__}")
-    return value
+    return structure
 
 
 def _timestamp(value: Any, _: Any) -> datetime:
@@ -349,9 +342,9 @@ def _make_converter(*, fast_paths: bool = True) -> cattrs.Converter:
     # detailed_validation=False: the generated code is plainer and faster on
     # the streaming hot path; a failure is still reported, as ResponseDecodeError.
     conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(str, _strict(str, "a string"))
+    conv.register_structure_hook(int, _strict(int, "an integer"))
+    conv.register_structure_hook(bool, _strict(bool, "a boolean"))
     conv.register_structure_hook(datetime, _timestamp)
     for enum_cls in (Priority, StatusType, AuthorKind):
         conv.register_structure_hook_func(_is_open(enum_cls), _open_enum(enum_cls))
