@@ -241,8 +241,11 @@ class AsyncDesk:
             data = json.dumps(body, ensure_ascii=False).encode()
             headers = {**headers, "Content-Type": "application/json"}
         label = f"{route.method} {route.path}"
+        sent = 0
 
         async def attempt(remaining: float) -> RawResponse:
+            nonlocal sent
+            sent += 1
             if self._closed:
                 raise DeskClosed(f"the desk {self._desk!r} was closed during {label}")
             total = self._timeouts.total
@@ -264,12 +267,12 @@ class AsyncDesk:
                     max_bytes=self._max_bytes,
                     inflight=self._inflight,
                 )
-            except TransportError:
+            except TransportError as exc:
+                _log_attempt(route.method, url_path, type(exc).__name__, sent, started)
                 if self._closed:  # the failure is the close itself: say so, and do not retry
                     raise DeskClosed(f"the desk {self._desk!r} was closed during {label}") from None
                 raise
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s -> %d in %.1f ms", label, raw.status, (time.perf_counter() - started) * 1000)
+            _log_attempt(route.method, url_path, raw.status, sent, started)
             if raw.status >= 300:
                 raise error_from_response(
                     raw.status,
@@ -482,6 +485,13 @@ class AsyncDesk:
             if window:
                 with contextlib.suppress(BaseException):
                     await asyncio.gather(*window, return_exceptions=True)
+
+
+def _log_attempt(method: str, path: str, outcome: int | str, number: int, started: float) -> None:
+    # One DEBUG record per attempt: what was sent, what came of it, never a header.
+    if logger.isEnabledFor(logging.DEBUG):
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.debug("%s %s -> %s (attempt %d) in %.1f ms", method, path, outcome, number, elapsed)
 
 
 def _loads_or_none(body: bytes) -> Any:

@@ -222,3 +222,60 @@ def test_demo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "exactly the desk's tickets, newest first" in out
     assert "with 2 injected connection failures: 2 retries, 700 lines, identical" in out
     assert len(_ids(tmp_path / "d.jsonl")) == 700
+
+
+def test_fake_desk_command_serves_until_ctrl_c() -> None:
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "headoni_async.cli", "fake-desk", "--port", "0", "--tickets", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        exports = proc.stdout.readline()
+        assert first.startswith("fake desk 'acme' with 30 tickets at http://127.0.0.1:")
+        settings = dict(part.split("=", 1) for part in exports.split()[1:])
+        request = urllib.request.Request(  # noqa: S310 - a loopback http URL, checked below
+            settings["HEADONI_BASE_URL"] + "/tickets?limit=100",
+            headers={"Authorization": f"Bearer {settings['HEADONI_TOKEN']}"},
+        )
+        assert settings["HEADONI_BASE_URL"].startswith("http://127.0.0.1:")  # loopback only
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - a loopback http URL we just checked
+            assert len(json.loads(resp.read())["tickets"]) == 30
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+@pytest.mark.headoni_fake(tickets=1500, seed=5)
+def test_progress_bar_on_a_terminal(env: FakeDesk, tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    out = tmp_path / "t.jsonl"
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)],
+        stderr=slave,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=30) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "1500 tickets, 15 pages" in screen and "tickets/s" in screen and "retries" in screen
+    assert len(_ids(out)) == 1500
