@@ -445,3 +445,41 @@ async def test_promise_14_two_hundred_coroutines_under_random_faults() -> None:
                 break
             await asyncio.sleep(0.01)
         assert fake.open_connections == 0
+
+
+# 2 (attempt counting). -------------------------------------------------------------------
+
+
+async def test_attempts_are_exactly_what_the_server_sees_on_a_stale_keep_alive() -> None:
+    """aiohttp silently re-sends an idempotent request once when a kept-alive
+    connection turns out dead; the desk turns that off, so ``attempts`` is the
+    exact number of sends."""
+    received: list[int] = []
+    body = b'{"departments":[]}'
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            received.append(len(received) + 1)
+            if len(received) == 1:
+                writer.write(ok)  # kept alive ...
+                await writer.drain()
+                await reader.readuntil(b"\r\n\r\n")  # ... then the next request on it dies unanswered
+                received.append(len(received) + 1)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/api/v1"
+    try:
+        async with AsyncDesk("acme", "hd_x", base_url=url, retry=RetryPolicy(attempts=1)) as desk:
+            assert await desk.departments() == []
+            with pytest.raises(NetworkError):
+                await desk.departments()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert received == [1, 2]  # aiohttp's hidden re-send would have made it [1, 2, 3]
