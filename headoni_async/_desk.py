@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -122,9 +122,6 @@ class AsyncDesk:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[aiohttp.ClientResponse] = set()
         self._client_timeout = self._make_timeout(None)
-        # Test seams: the retry loop's sleep and clock.
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self._clock: Callable[[], float] = time.monotonic
         self._retries = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -289,8 +286,7 @@ class AsyncDesk:
                 policy=self._retry,
                 idempotent=route.idempotent,
                 label=label,
-                sleep=self._sleep,
-                clock=self._clock,
+                sleep=asyncio.sleep,
                 on_retry=self._count_retry,
             )
         except (TransportError, ServerError) as exc:
