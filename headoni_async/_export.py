@@ -131,6 +131,11 @@ async def export_tickets(
         saved = _read_checkpoint(checkpoint, filters) if resume else None
         if saved is not None:
             cursor, offset, count = saved["cursor"], int(saved["offset"]), int(saved["count"])
+            if not out.exists() or out.stat().st_size < offset:
+                raise InvalidArgument(
+                    f"{out} is shorter than its checkpoint says ({offset} bytes): it was changed since; "
+                    "delete the checkpoint to start over"
+                )
             sink = out.open("r+b")
             sink.truncate(offset)
             sink.seek(offset)

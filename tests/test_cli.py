@@ -135,6 +135,17 @@ def test_resume_needs_a_file_and_matching_filters(
     assert "another export" in capsys.readouterr().err
 
 
+@pytest.mark.headoni_fake(tickets=300, seed=5)
+def test_resume_refuses_an_output_shorter_than_its_checkpoint(
+    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.jsonl"
+    assert main(["export", "--out", str(out)]) == 0
+    out.write_text(out.read_text()[:100])
+    assert _exit(["export", "--out", str(out), "--resume"]) == 2
+    assert "shorter than its checkpoint" in capsys.readouterr().err
+
+
 def _exit(argv: list[str]) -> int:
     try:
         return main(argv)
