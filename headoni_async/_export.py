@@ -78,6 +78,27 @@ def _write_checkpoint(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _open_output(out: Path, resume: bool, filters: dict[str, Any]) -> tuple[IO[bytes], str | None, int, int]:
+    """Open the output: fresh, or cut back to its checkpoint. Returns the file,
+    the cursor to start from, the byte offset and the ticket count so far.
+    (Synchronous: a few quick local file operations, once per export.)"""
+    checkpoint = checkpoint_path(out)
+    saved = _read_checkpoint(checkpoint, filters) if resume else None
+    if saved is None:
+        checkpoint.unlink(missing_ok=True)
+        return out.open("wb"), None, 0, 0
+    cursor, offset, count = saved["cursor"], int(saved["offset"]), int(saved["count"])
+    if not out.exists() or out.stat().st_size < offset:
+        raise InvalidArgument(
+            f"{out} is shorter than its checkpoint says ({offset} bytes): it was changed since; "
+            "delete the checkpoint to start over"
+        )
+    sink = out.open("r+b")
+    sink.truncate(offset)  # drop a page half-written when the last run died
+    sink.seek(offset)
+    return sink, cursor, offset, count
+
+
 def _commit(sink: IO[bytes], checkpoint: Path, state: dict[str, Any]) -> None:
     os.fsync(sink.fileno())  # the lines first, then the checkpoint that counts them
     _write_checkpoint(checkpoint, state)
@@ -116,32 +137,15 @@ async def export_tickets(
         "requesterEmail": requester_email,
         "full": full,
     }
-    cursor: str | None = None
-    offset = 0
-    count = 0
-    checkpoint: Path | None = None
     if out is None:
         if resume:
             raise InvalidArgument("--resume needs --out FILE: an export to stdout keeps no checkpoint")
         if stdout is None:
             raise InvalidArgument("export_tickets needs a file or a stdout stream")
-        sink: IO[bytes] = stdout
+        sink, checkpoint, cursor, offset, count = stdout, None, None, 0, 0
     else:
+        sink, cursor, offset, count = _open_output(out, resume, filters)
         checkpoint = checkpoint_path(out)
-        saved = _read_checkpoint(checkpoint, filters) if resume else None
-        if saved is not None:
-            cursor, offset, count = saved["cursor"], int(saved["offset"]), int(saved["count"])
-            if not out.exists() or out.stat().st_size < offset:
-                raise InvalidArgument(
-                    f"{out} is shorter than its checkpoint says ({offset} bytes): it was changed since; "
-                    "delete the checkpoint to start over"
-                )
-            sink = out.open("r+b")
-            sink.truncate(offset)
-            sink.seek(offset)
-        else:
-            checkpoint.unlink(missing_ok=True)
-            sink = out.open("wb")
     progress.resumed_from = count
     retries_before = desk.retries
     started = time.perf_counter()
