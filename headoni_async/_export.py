@@ -99,9 +99,13 @@ def _open_output(out: Path, resume: bool, filters: dict[str, Any]) -> tuple[IO[b
     return sink, cursor, offset, count
 
 
-def _commit(sink: IO[bytes], checkpoint: Path, state: dict[str, Any]) -> None:
-    os.fsync(sink.fileno())  # the lines first, then the checkpoint that counts them
-    _write_checkpoint(checkpoint, state)
+def _commit(sink: IO[bytes], chunk: bytes, checkpoint: Path | None, state: dict[str, Any]) -> None:
+    """Write one page; with a checkpoint, sync the lines first, then the checkpoint that counts them."""
+    sink.write(chunk)
+    sink.flush()
+    if checkpoint is not None:
+        os.fsync(sink.fileno())
+        _write_checkpoint(checkpoint, state)
 
 
 def _line(model: Any) -> bytes:
@@ -144,7 +148,7 @@ async def export_tickets(
             raise InvalidArgument("export_tickets needs a file or a stdout stream")
         sink, checkpoint, cursor, offset, count = stdout, None, None, 0, 0
     else:
-        sink, cursor, offset, count = _open_output(out, resume, filters)
+        sink, cursor, offset, count = await asyncio.to_thread(_open_output, out, resume, filters)
         checkpoint = checkpoint_path(out)
     progress.resumed_from = count
     retries_before = desk.retries
@@ -162,27 +166,29 @@ async def export_tickets(
                 else:
                     lines = [_line(t) for t in page.tickets]
                 chunk = b"".join(lines)
-                sink.write(chunk)
-                sink.flush()
                 this_run += len(lines)
                 count += len(lines)
                 offset += len(chunk)
+                state = {"cursor": stream.cursor, "offset": offset, "count": count, "filters": filters}
+                # File I/O (a pipe that blocks, an fsync that takes milliseconds)
+                # runs off the loop, so the prefetch keeps reading meanwhile.
+                await asyncio.to_thread(_commit, sink, chunk, checkpoint, state)
                 progress.tickets = count
                 progress.pages += 1
-                if checkpoint is not None:
-                    state = {"cursor": stream.cursor, "offset": offset, "count": count, "filters": filters}
-                    # fsync takes milliseconds: off the loop, so the prefetch keeps reading.
-                    await asyncio.to_thread(_commit, sink, checkpoint, state)
                 if on_page is not None:
                     on_page(progress)
         if checkpoint is not None:
-            _write_checkpoint(
-                checkpoint,
-                {"cursor": stream.cursor, "offset": offset, "count": count, "filters": filters, "done": True},
-            )
+            done = {
+                "cursor": stream.cursor,
+                "offset": offset,
+                "count": count,
+                "filters": filters,
+                "done": True,
+            }
+            await asyncio.to_thread(_write_checkpoint, checkpoint, done)
     finally:
         if sink is not stdout:
-            sink.close()
+            await asyncio.to_thread(sink.close)
     return ExportResult(
         tickets=this_run,
         pages=progress.pages,
