@@ -206,6 +206,7 @@ class FakeDesk:
                 return
             ready.set()
             loop.run_forever()
+            _drain(loop)
 
         thread = threading.Thread(target=run, name=f"fake-desk-{self.slug}", daemon=True)
         thread.start()
@@ -425,6 +426,19 @@ class FakeDesk:
         return web.Response(
             text=f"# {self.slug} (fake Headoni desk)\nAPI: /api/v1\n", content_type="text/plain"
         )
+
+
+def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    """Finish a stopped loop as ``asyncio.run`` does: cancel what still runs (a
+    dripping answer, say), let closing transports run their callbacks, and
+    shut down async generators, so no socket is left for the GC to find."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(asyncio.sleep(0.01))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 def _abort(request: web.Request) -> None:
