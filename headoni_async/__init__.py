@@ -58,8 +58,9 @@ from ._models import (
     TicketTypeRef,
 )
 from ._pager import TicketStream
+from ._version import VERSION as _VERSION
 
-__version__ = "0.1.0"
+__version__ = _VERSION
 
 __all__ = [
     "APIError",

@@ -45,13 +45,13 @@ from ._pager import TicketStream, await_tracked
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, interrupt_reads, send
+from ._version import VERSION
 
 __all__ = ["AsyncDesk"]
 
 logger: Final = logging.getLogger("headoni_async")
 _T = TypeVar("_T")
-_VERSION: Final = "0.1.0"  # kept equal to __version__ by a test
-_USER_AGENT: Final = f"headoni-async/{_VERSION} aiohttp/{aiohttp.__version__}"
+_USER_AGENT: Final = f"headoni-async/{VERSION} aiohttp/{aiohttp.__version__}"
 
 
 class AsyncDesk:

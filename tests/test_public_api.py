@@ -59,4 +59,5 @@ def test_every_error_is_a_headoni_error() -> None:
 
 
 def test_one_version() -> None:
-    assert headoni_async.__version__ == version("headoni-async") == _desk._VERSION
+    assert headoni_async.__version__ == version("headoni-async")
+    assert f"headoni-async/{headoni_async.__version__} " in _desk._USER_AGENT

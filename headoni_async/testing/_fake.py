@@ -21,6 +21,9 @@ from ._store import ALL_SCOPES, ApiFailure, DeskStore, StoredTicket
 __all__ = ["FakeDesk", "LoggedRequest"]
 
 _JSON: Final = "application/json"
+# The fake keeps its own reading of the reference rather than importing the
+# client's route table: a mistake there must show up as a test failure, not be
+# shared by client and server alike.
 _ROUTES: Final = {
     # name: (method, path, scope)
     "create_ticket": ("POST", "/tickets", "tickets:create"),
