@@ -4,9 +4,14 @@ like a Headoni desk, with fault injection and a request log."""
 from __future__ import annotations
 
 import asyncio
+import codecs
+import collections
 import contextlib
+import ipaddress
 import json
 import threading
+import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
@@ -32,6 +37,7 @@ _ROUTES: Final = {
     "departments": ("GET", "/departments", "tickets:read"),
     "ticket_types": ("GET", "/ticket-types", "tickets:read"),
 }
+_LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _HTML: Final = "<html><head><title>{0}</title></head><body><h1>{0} Bad Gateway</h1><hr>proxy</body></html>"
 
 
@@ -52,7 +58,17 @@ class LoggedRequest:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a create may carry "\\ud800") cannot be UTF-8:
+        # write it as its JSON escape, which is still valid JSON.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = _dumps({"error": code, "detail": detail})
+    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
 
 
 class FakeDesk:
@@ -71,15 +87,30 @@ class FakeDesk:
     the pytest plugin and the CLI demo do).
     """
 
-    def __init__(self, slug: str = "acme", *, tickets: int = 0, seed: int = 0, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        slug: str = "acme",
+        *,
+        tickets: int = 0,
+        seed: int = 0,
+        latency: float = 0.0,
+        log_size: int = 10_000,
+    ) -> None:
+        if isinstance(log_size, bool) or not isinstance(log_size, int):
+            raise TypeError("log_size must be an int")
+        if log_size < 1:
+            raise ValueError(f"log_size must be at least 1, not {log_size}")
         self.store = DeskStore(slug, tickets=tickets, seed=seed)
         self.latency = latency
         """Seconds added before every answer (a slow network or desk)."""
-        self.requests: list[LoggedRequest] = []
+        self.requests: collections.deque[LoggedRequest] = collections.deque(maxlen=log_size)
+        """The last ``log_size`` requests, oldest first (a ring: older ones are dropped)."""
+        self._total = 0
         self._rules: list[FaultRule] = []
         self._counts: dict[str, int] = {}
-        self._connections: dict[int, int] = {}
-        self._keep: list[object] = []
+        # Connection numbers, held only while the connection's transport lives.
+        self._connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
+        self._connections_seen = 0
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._in_flight = 0
@@ -124,14 +155,20 @@ class FakeDesk:
         self._rules.clear()
 
     def count(self, route: str | None = None) -> int:
-        """How many requests arrived (for one route, or in all)."""
+        """How many requests arrived (for one route, or in all), including
+        those the bounded ``requests`` log has dropped."""
         if route is None:
-            return len(self.requests)
+            return self._total
         return self._counts.get(route, 0)
 
     @property
     def connections_seen(self) -> int:
         """How many distinct TCP connections have carried a request."""
+        return self._connections_seen
+
+    @property
+    def tracked_connections(self) -> int:
+        """How many connections the desk keeps a number for (only live ones)."""
         return len(self._connections)
 
     @property
@@ -144,7 +181,8 @@ class FakeDesk:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>/api/v1`` once started."""
+        """``http://127.0.0.1:<port>/api/v1`` once started (for a wildcard bind,
+        the loopback address of that family)."""
         if self._base_url is None:
             raise RuntimeError("the fake desk is not started")
         return self._base_url
@@ -154,23 +192,37 @@ class FakeDesk:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/api/v1/tickets", self._create)
         app.router.add_get("/api/v1/tickets", self._list)
-        app.router.add_get("/api/v1/tickets/{id_or_number}", self._get)
+        # Every path below /tickets/ is this route, so "" or "1/2" is the
+        # documented 400 invalid_id rather than an unknown route.
+        app.router.add_get("/api/v1/tickets/{id_or_number:.*}", self._get)
         app.router.add_get("/api/v1/departments", self._departments)
         app.router.add_get("/api/v1/ticket-types", self._ticket_types)
         app.router.add_get("/llms.txt", self._llms)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: a free port) in the running loop; returns the base URL."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False) -> str:
+        """Serve on ``host:port`` (0: a free port) in the running loop; returns the base URL.
+
+        Only loopback hosts (``127.0.0.1``, ``::1``, ``localhost``) are served
+        by default: the fake accepts any token it minted and has no TLS.
+        ``allow_remote=True`` allows any other host (``""``, ``0.0.0.0``,
+        ``::``, an interface address) and warns (``UserWarning``).
+
+        Raises:
+            ValueError: a non-loopback ``host`` without ``allow_remote``.
+            OSError: the address cannot be bound.
+        """
+        _check_host(host, allow_remote)
         runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
-        sockets = runner.addresses
-        bound_port = sockets[0][1]
-        shown = f"[{host}]" if ":" in host else host
-        self._base_url = f"http://{shown}:{bound_port}/api/v1"
+        self._base_url = _base_url_of(runner.addresses)
         return self._base_url
 
     async def close(self) -> None:
@@ -189,12 +241,16 @@ class FakeDesk:
         await self.close()
 
     @contextlib.contextmanager
-    def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False
+    ) -> Iterator[str]:
         """Serve from a thread with its own event loop; yields the base URL.
 
         Client and server then do not share a loop, as with a real desk, and
-        synchronous code (a pytest fixture, the CLI) can run it.
+        synchronous code (a pytest fixture, the CLI) can run it. ``host`` and
+        ``allow_remote`` are as for ``start()`` (same errors).
         """
+        _check_host(host, allow_remote)
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -202,7 +258,7 @@ class FakeDesk:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(self.start(host, port))
+                loop.run_until_complete(self.start(host, port, allow_remote=allow_remote))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 failure.append(exc)
                 ready.set()
@@ -214,14 +270,15 @@ class FakeDesk:
         thread = threading.Thread(target=run, name=f"fake-desk-{self.slug}", daemon=True)
         thread.start()
         ready.wait()
+        if failure:
+            thread.join(timeout=10)
+            loop.close()
+            raise failure[0]
         try:
-            if failure:
-                raise failure[0]
             yield self.base_url
         finally:
-            if not failure:
-                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
-                loop.call_soon_threadsafe(loop.stop)
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
 
@@ -242,13 +299,9 @@ class FakeDesk:
         route = self._route_of(request)
         number = self._counts.get(route, 0) + 1
         self._counts[route] = number
-        overall = len(self.requests) + 1
-        protocol = request.protocol
-        connection = self._connections.setdefault(id(protocol), len(self._connections) + 1)
-        if len(self._keep) < len(self._connections):
-            self._keep.append(protocol)  # hold it, so its id() is never reused
+        self._total += 1
+        overall = self._total
         delay, fault = self._pick_faults(route, number, overall)
-        index = len(self.requests)
         self.requests.append(
             LoggedRequest(
                 number=overall,
@@ -257,7 +310,7 @@ class FakeDesk:
                 path=request.path,
                 query=dict(request.query),
                 authorized="Authorization" in request.headers,
-                connection=connection,
+                connection=self._connection_number(request.transport),
                 status=None,
                 fault=fault.kind if fault else None,
             )
@@ -266,6 +319,8 @@ class FakeDesk:
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             response = await self._respond(request, handler, delay, fault)
+        except web.HTTPException as exc:  # no route, wrong method, body too large
+            response = _http_error(exc)
         finally:
             self._in_flight -= 1
         status = (
@@ -273,8 +328,25 @@ class FakeDesk:
             if fault is not None and fault.kind in ("reset", "reset_body", "truncate")
             else response.status
         )
-        self.requests[index] = attrs.evolve(self.requests[index], status=status)
+        self._log_status(overall, status)
         return response
+
+    def _connection_number(self, transport: asyncio.BaseTransport | None) -> int:
+        # Keyed by the transport itself, weakly: a closed connection leaves nothing behind.
+        if transport is None:  # already gone
+            self._connections_seen += 1
+            return self._connections_seen
+        known = self._connections.get(transport)
+        if known is None:
+            self._connections_seen += 1
+            known = self._connections[transport] = self._connections_seen
+        return known
+
+    def _log_status(self, overall: int, status: int | None) -> None:
+        # The ring holds requests numbered total-len+1 .. total, in order.
+        index = overall - (self._total - len(self.requests)) - 1
+        if index >= 0 and self.requests[index].number == overall:
+            self.requests[index] = attrs.evolve(self.requests[index], status=status)
 
     async def _respond(
         self,
@@ -375,15 +447,7 @@ class FakeDesk:
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         self._auth(request, "create_ticket")
-        try:
-            payload = await request.json()
-        except ValueError:
-            raise ApiFailure(
-                400,
-                "invalid_body",
-                "body is not JSON",
-                [{"path": [], "code": "invalid_json", "message": "bad JSON"}],
-            ) from None
+        payload = _json_body(await request.read(), request.charset)
         ticket = self.store.create(payload, datetime.now(UTC))
         created = {
             "id": str(ticket.id),
@@ -429,6 +493,69 @@ class FakeDesk:
         return web.Response(
             text=f"# {self.slug} (fake Headoni desk)\nAPI: /api/v1\n", content_type="text/plain"
         )
+
+
+def _json_body(raw: bytes, charset: str | None) -> Any:
+    """A request body as JSON, or the 400 ``invalid_body`` the API would answer."""
+    try:
+        codecs.lookup(charset or "utf-8")
+        return json.loads(raw.decode(charset or "utf-8"))
+    except LookupError:
+        detail, code = f"unknown charset {charset!r}", "invalid_charset"
+    except (ValueError, RecursionError):  # not text in that charset, not JSON, too deep, huge ints
+        detail, code = "body is not JSON", "invalid_json"
+    raise ApiFailure(400, "invalid_body", detail, [{"path": [], "code": code, "message": detail}])
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusals, in the API's error shape instead of plain text."""
+    if exc.status == 404:
+        return _error(404, "not_found", "no such route")
+    if exc.status == 405:
+        allow = {"Allow": exc.headers.get("Allow", "")}
+        return _error(405, "method_not_allowed", "method not allowed", allow)
+    if exc.status == 413:
+        return _error(413, "body_too_large", "the request body is too large")
+    code = (exc.reason or "error").lower().replace(" ", "_")
+    return _error(exc.status, code, exc.reason or "error", dict(exc.headers))
+
+
+def _check_host(host: str, allow_remote: bool) -> None:
+    if _is_loopback(host):
+        return
+    if not allow_remote:
+        raise ValueError(
+            f"the fake desk binds only loopback hosts (127.0.0.1, ::1, localhost), not {host!r}: "
+            "it accepts any token it minted and has no TLS; pass allow_remote=True to serve other machines"
+        )
+    warnings.warn(
+        f"the fake desk on {host!r} can be reached from other machines; it accepts any token it minted",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url_of(addresses: list[Any]) -> str:
+    """A well-formed base URL from the bound sockets: the first IPv4 socket if
+    any; a wildcard address becomes the loopback address of its family."""
+    sockaddr = next((a for a in addresses if len(a) == 2), addresses[0])
+    address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    shown = str(address)
+    if address.version == 6:
+        scope = sockaddr[3] if len(sockaddr) > 3 and not address.is_loopback else 0
+        shown = f"[{shown}%25{scope}]" if scope else f"[{shown}]"
+    return f"http://{shown}:{sockaddr[1]}/api/v1"
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:

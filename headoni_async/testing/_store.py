@@ -303,7 +303,9 @@ class DeskStore:
         """``{idOrNumber}``: digits only, number tried first, then id."""
         if not key.isascii() or not _DIGITS.fullmatch(key):
             raise ApiFailure(400, "invalid_id", "idOrNumber must be all digits")
-        value = int(key)
+        value = _small_int(key)
+        if value is None:  # past any 64-bit id or number: no such ticket (and no int() past 4,300 digits)
+            raise ApiFailure(404, "ticket_not_found")
         ticket = self._by_number.get(value) or self._by_id.get(value)
         if ticket is None:
             raise ApiFailure(404, "ticket_not_found")
@@ -315,17 +317,18 @@ class DeskStore:
         limit = 25
         raw_limit = query.get("limit")
         if raw_limit is not None:
-            if not (raw_limit.isascii() and _DIGITS.fullmatch(raw_limit)) or not 1 <= int(raw_limit) <= 100:
+            value = _small_int(raw_limit) if raw_limit.isascii() and _DIGITS.fullmatch(raw_limit) else None
+            if value is None or not 1 <= value <= 100:
                 issues.append(_issue("limit", "out_of_range", "limit must be an integer from 1 to 100"))
             else:
-                limit = int(raw_limit)
+                limit = value
         cursor: int | None = None
         raw_cursor = query.get("cursor")
         if raw_cursor is not None:
-            if not (raw_cursor.isascii() and _DIGITS.fullmatch(raw_cursor)):
+            if raw_cursor.isascii() and _DIGITS.fullmatch(raw_cursor):
+                cursor = _small_int(raw_cursor)
+            if cursor is None:
                 issues.append(_issue("cursor", "invalid_string", "cursor must be a ticket id"))
-            else:
-                cursor = int(raw_cursor)
         if issues:
             raise ApiFailure(400, "invalid_query", "query parameters failed validation", issues)
         status_ids: set[str] | None = None
@@ -443,6 +446,15 @@ class DeskStore:
     def iter_tickets(self) -> Iterator[StoredTicket]:
         """Every ticket, newest first."""
         return reversed(self._tickets)
+
+
+_MAX_ID_DIGITS: Final = 20  # a 64-bit id or number
+
+
+def _small_int(digits: str) -> int | None:
+    """An ASCII digit string as an int, or ``None`` past 64 bits (leading zeros allowed)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MAX_ID_DIGITS else None
 
 
 def _issue(path: str, code: str, message: str) -> dict[str, Any]:
