@@ -5,6 +5,8 @@ Start with :class:`AsyncDesk`. Every exception raised is a :class:`HeadoniError`
 tests lives in :mod:`headoni_async.testing`.
 """
 
+import logging as _logging
+
 from ._config import RetryPolicy, Timeouts
 from ._desk import AsyncDesk
 from ._errors import (
@@ -56,11 +58,18 @@ from ._models import (
     TicketSummary,
     TicketType,
     TicketTypeRef,
+    to_api_json,
 )
 from ._pager import TicketStream
+from ._refs import parse_ticket_refs
 from ._version import VERSION as _VERSION
 
 __version__ = _VERSION
+
+# A library logs, the application decides where records go: without this, an
+# app that configures no logging would see our warnings on stderr (Python's
+# "last resort" handler). The stdlib's logging HOWTO asks libraries for exactly this.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "APIError",
@@ -114,4 +123,6 @@ __all__ = [
     "Unauthenticated",
     "UnexpectedRedirect",
     "__version__",
+    "parse_ticket_refs",
+    "to_api_json",
 ]

@@ -25,7 +25,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import ResponseDecodeError
+from ._errors import InvalidArgumentType, ResponseDecodeError
 
 __all__ = [
     "AuthorKind",
@@ -368,6 +368,8 @@ def _make_unconverter() -> cattrs.Converter:
     # The way back, for exports: the API's own camelCase JSON.
     conv = cattrs.Converter()
     conv.register_unstructure_hook(datetime, _iso)
+    for enum_cls in (Priority, StatusType, AuthorKind):  # an enum member leaves as its plain str
+        conv.register_unstructure_hook_func(_is_open(enum_cls), _plain_str)
 
     def attrs_hook(cls: type[Any]) -> Callable[[Any], Any]:
         renames: dict[str, Any] = {
@@ -379,6 +381,10 @@ def _make_unconverter() -> cattrs.Converter:
     return conv
 
 
+def _plain_str(value: str) -> str:
+    return str(value.value) if isinstance(value, enum.Enum) else value
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
@@ -386,9 +392,34 @@ def _iso(value: datetime) -> str:
 _UNCONVERTER: Final = _make_unconverter()
 
 
+_MODELS: Final = frozenset(
+    {
+        Status, Requester, TicketSummary, DepartmentRef, TicketTypeRef, Message, Ticket,
+        CreatedTicket, Department, TicketType, TicketPage,
+    }
+)  # fmt: skip
+
+
 def to_api_json(model: Any) -> Any:
-    """A model as the API's JSON (camelCase keys, ISO 8601 ``Z`` timestamps,
-    enum members as their strings): what ``headoni export`` writes."""
+    """A model (or a list or tuple of models) as the API's JSON: plain dicts,
+    lists, strings, numbers, booleans and ``None``, with the API's camelCase
+    keys, ISO 8601 ``...Z`` timestamps (milliseconds, as the API sends them) and
+    enum members as their strings. ``json.dumps(to_api_json(ticket))`` always
+    works, and decoding that JSON gives back an equal model. This is what
+    ``headoni export`` writes.
+
+    Raises:
+        InvalidArgumentType: ``model`` is not one of this package's models (or
+            a list or tuple of them).
+    """
+    items = model if isinstance(model, list | tuple) else (model,)
+    for item in items:
+        if type(item) not in _MODELS:
+            raise InvalidArgumentType(
+                f"to_api_json takes a headoni_async model or a list of them, not {type(item).__name__}"
+            )
+    if isinstance(model, tuple):
+        return [_UNCONVERTER.unstructure(item) for item in model]
     return _UNCONVERTER.unstructure(model)
 
 

@@ -1,0 +1,128 @@
+"""Small things every service expects: the API's JSON for any model, a quiet
+library logger, configuration from the environment, a desk that says so when
+it is used from another event loop, not-found errors that name their ticket,
+and a cache for the lookups that rarely change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from headoni_async import (
+    AuthorKind,
+    CreatedTicket,
+    Department,
+    DepartmentRef,
+    InvalidArgumentType,
+    Message,
+    Priority,
+    Requester,
+    Status,
+    StatusType,
+    Ticket,
+    TicketPage,
+    TicketSummary,
+    TicketTypeRef,
+    to_api_json,
+)
+from headoni_async._models import decode_created, decode_departments, decode_page, decode_ticket
+
+# ----------------------------------------------------------------------------- to_api_json
+
+_ids = st.from_regex(r"[1-9][0-9]{0,18}", fullmatch=True)
+_text = st.text(max_size=30)
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))  # the API sends milliseconds
+_priorities = st.one_of(st.sampled_from(list(Priority)), st.just("critical"))
+_statuses = st.builds(Status, _ids, _text, st.one_of(st.sampled_from(list(StatusType)), st.just("on_hold")))
+_requesters = st.builds(Requester, st.none() | _text, st.none() | _text)
+_messages = st.builds(
+    Message, _ids, st.one_of(st.sampled_from(list(AuthorKind)), st.just("bot")), _text, _moments
+)
+_tickets = st.builds(
+    Ticket,
+    _ids,
+    st.integers(1, 10**12),
+    _text,
+    _priorities,
+    _statuses,
+    _requesters,
+    st.none() | st.builds(DepartmentRef, _ids, _text),
+    st.none() | st.builds(TicketTypeRef, _ids, _text),
+    _moments,
+    _moments,
+    st.lists(_messages, max_size=3).map(tuple),
+)
+_summaries = st.builds(
+    TicketSummary, _ids, st.integers(1, 10**12), _text, _priorities, _statuses, _requesters, _moments, _moments
+)
+
+
+@given(_tickets)
+def test_any_ticket_round_trips_through_the_api_json(ticket: Ticket) -> None:
+    text = json.dumps(to_api_json(ticket))
+    assert decode_ticket({"ticket": json.loads(text)}) == ticket
+
+
+@given(st.lists(_summaries, max_size=3).map(tuple), st.none() | _ids)
+def test_a_page_round_trips(tickets: tuple[TicketSummary, ...], cursor: str | None) -> None:
+    page = TicketPage(tickets, cursor)
+    assert decode_page(json.loads(json.dumps(to_api_json(page)))) == page
+
+
+def test_the_api_json_uses_the_api_names_and_timestamps() -> None:
+    created = CreatedTicket("1", 1247, "Login", Priority.HIGH, Requester("a@example.com"))
+    assert to_api_json(created) == {
+        "id": "1",
+        "number": 1247,
+        "subject": "Login",
+        "priority": "high",
+        "requester": {"email": "a@example.com", "name": None},
+    }
+    assert type(to_api_json(created)["priority"]) is str  # a plain str, not the enum member
+    assert decode_created({"ticket": to_api_json(created)}) == created
+    departments = [Department("1", "Support", is_default=True, is_public_to_users=False)]
+    assert to_api_json(departments) == [{"id": "1", "name": "Support", "isDefault": True, "isPublicToUsers": False}]
+    assert decode_departments({"departments": to_api_json(tuple(departments))}) == departments
+    moment = datetime(2026, 6, 4, 15, 21, 9, 123456, tzinfo=UTC)
+    message = Message("9", AuthorKind.AGENT, "hi", moment.astimezone(UTC) + timedelta(0))
+    assert to_api_json(message)["createdAt"] == "2026-06-04T15:21:09.123Z"
+
+
+@pytest.mark.parametrize("value", [{"id": "1"}, object(), "text", [1, 2], None, datetime.now(UTC)])
+def test_to_api_json_refuses_what_is_not_a_model(value: object) -> None:
+    with pytest.raises(InvalidArgumentType):
+        to_api_json(value)
+
+
+# ----------------------------------------------------------------------------- the logger
+
+
+def _stderr_of(code: str) -> str:
+    done = subprocess.run(  # noqa: S603 - our own interpreter, a fixed script
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stderr
+
+
+def test_an_app_without_logging_config_sees_nothing_on_stderr() -> None:
+    warn = "import logging, headoni_async; logging.getLogger('headoni_async').warning('retrying GET /tickets')"
+    assert _stderr_of(warn) == ""
+    # The same record does reach stderr once the NullHandler is gone (Python's
+    # last-resort handler), so the assertion above can fail for its reason.
+    without = warn.replace("; logging.getLogger", "; logging.getLogger('headoni_async').handlers.clear(); logging.getLogger")
+    assert "retrying GET /tickets" in _stderr_of(without)
+
+
+def test_the_library_adds_only_a_null_handler() -> None:
+    import logging
+
+    handlers = logging.getLogger("headoni_async").handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
