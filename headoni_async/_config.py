@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
 
 from ._errors import InvalidArgument
 
-__all__ = ["RetryPolicy", "Timeouts"]
+__all__ = ["ENV_VARIABLES", "RetryPolicy", "Timeouts", "env_settings"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -84,3 +86,38 @@ class Timeouts:
     connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
     read: float | None = attrs.field(default=30.0, validator=_optional_positive)
     total: float | None = attrs.field(default=60.0, validator=_optional_positive)
+
+
+ENV_VARIABLES: Final[Mapping[str, str]] = {
+    "desk": "HEADONI_DESK",
+    "token": "HEADONI_TOKEN",
+    "base_url": "HEADONI_BASE_URL",
+    "scopes": "HEADONI_SCOPES",
+}
+_REQUIRED: Final = ("desk", "token")
+_SCOPE_SEPARATORS: Final = re.compile(r"[\s,]+")
+
+
+def env_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The desk's settings from ``HEADONI_*`` variables, by ``AsyncDesk``
+    argument name. Values are not checked here (the constructor does that),
+    except that a required variable must be set and not empty.
+
+    Raises ``InvalidArgument`` naming the first missing variable.
+    """
+    missing = [ENV_VARIABLES[name] for name in _REQUIRED if not environ.get(ENV_VARIABLES[name], "").strip()]
+    if missing:
+        raise InvalidArgument(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            "AsyncDesk.from_env() needs HEADONI_DESK (the desk's slug) and HEADONI_TOKEN"
+        )
+    settings: dict[str, Any] = {
+        "desk": environ[ENV_VARIABLES["desk"]].strip(),
+        "token": environ[ENV_VARIABLES["token"]].strip(),
+        "base_url": environ.get(ENV_VARIABLES["base_url"], "").strip() or None,
+        "scopes": None,
+    }
+    scopes = [s for s in _SCOPE_SEPARATORS.split(environ.get(ENV_VARIABLES["scopes"], "")) if s]
+    if scopes:
+        settings["scopes"] = frozenset(scopes)
+    return settings

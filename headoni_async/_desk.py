@@ -8,6 +8,7 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
@@ -16,7 +17,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from . import _protocol as proto
-from ._config import RetryPolicy, Timeouts
+from ._config import ENV_VARIABLES, RetryPolicy, Timeouts, env_settings
 from ._errors import (
     DeskClosed,
     InvalidArgument,
@@ -123,6 +124,41 @@ class AsyncDesk:
         self._inflight: set[aiohttp.ClientResponse] = set()
         self._client_timeout = self._make_timeout(None)
         self._retries = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncDesk:
+        """A desk configured from the environment (or ``environ``):
+
+        - ``HEADONI_DESK`` (required): the desk's slug;
+        - ``HEADONI_TOKEN`` (required): its API token;
+        - ``HEADONI_BASE_URL`` (optional): replaces the desk's API URL;
+        - ``HEADONI_SCOPES`` (optional): the token's scopes, separated by
+          commas or spaces (``tickets:read,tickets:create``).
+
+        An empty variable counts as unset. ``options`` are the other keyword
+        arguments of ``AsyncDesk`` (``retry``, ``timeouts``, ``rate_limit``, ...).
+        The values get the same checks as the constructor's arguments.
+
+        Raises:
+            InvalidArgument: a required variable is missing (the message names
+                it), or a value fails its check (the message names the
+                variable, never the token's value).
+            InvalidArgumentType: ``options`` names ``desk``, ``token``,
+                ``base_url`` or ``scopes`` (those come from the environment), or
+                an option of the wrong type.
+        """
+        settings = env_settings(os.environ if environ is None else environ)
+        clash = sorted(set(settings) & set(options))
+        if clash:
+            raise InvalidArgumentType(
+                f"from_env() reads {', '.join(clash)} from the environment; do not pass them"
+            )
+        for name, variable in ENV_VARIABLES.items():
+            try:
+                _ENV_CHECKS[name](settings[name])
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"{variable}: {exc}") from None
+        return cls(settings.pop("desk"), settings.pop("token"), **settings, **options)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -481,6 +517,14 @@ class AsyncDesk:
             if window:
                 with contextlib.suppress(BaseException):
                     await asyncio.gather(*window, return_exceptions=True)
+
+
+_ENV_CHECKS: Final[Mapping[str, Any]] = {
+    "desk": proto.check_desk_slug,
+    "token": proto.check_token,
+    "base_url": lambda url: url is None or proto.desk_base_url("acme", url),
+    "scopes": proto.check_scopes,
+}
 
 
 def _log_attempt(method: str, path: str, outcome: int | str, number: int, started: float) -> None:

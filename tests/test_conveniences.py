@@ -15,10 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from headoni_async import (
+    AsyncDesk,
     AuthorKind,
     CreatedTicket,
     Department,
     DepartmentRef,
+    InvalidArgument,
     InvalidArgumentType,
     Message,
     Priority,
@@ -32,6 +34,9 @@ from headoni_async import (
     to_api_json,
 )
 from headoni_async._models import decode_created, decode_departments, decode_page, decode_ticket
+from headoni_async.testing import FakeDesk
+
+from .conftest import CANARY
 
 # ----------------------------------------------------------------------------- to_api_json
 
@@ -126,3 +131,58 @@ def test_the_library_adds_only_a_null_handler() -> None:
 
     handlers = logging.getLogger("headoni_async").handlers
     assert [type(h) for h in handlers] == [logging.NullHandler]
+
+
+# ----------------------------------------------------------------------------- from_env
+
+
+async def test_from_env_builds_a_working_desk(fake: FakeDesk) -> None:
+    env = {
+        "HEADONI_DESK": "acme",
+        "HEADONI_TOKEN": fake.mint_token() + "\n",  # a trailing newline from a .env file is forgiven
+        "HEADONI_BASE_URL": fake.base_url,
+        "HEADONI_SCOPES": "tickets:read, tickets:create",
+        "UNRELATED": "x",
+    }
+    async with AsyncDesk.from_env(env, max_connections=4) as desk:
+        assert desk.scopes == {"tickets:read", "tickets:create"}
+        assert desk.base_url == fake.base_url
+        assert await desk.departments()
+    assert fake.count("departments") == 1
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADONI_DESK", "acme")
+    monkeypatch.setenv("HEADONI_TOKEN", CANARY)
+    monkeypatch.delenv("HEADONI_BASE_URL", raising=False)
+    monkeypatch.setenv("HEADONI_SCOPES", " ")
+    desk = AsyncDesk.from_env()
+    assert desk.base_url == "https://acme.headoni.app/api/v1"
+    assert desk.scopes is None  # empty counts as unset: nothing checked locally
+    assert CANARY not in repr(desk)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "HEADONI_DESK and HEADONI_TOKEN are not set"),
+        ({"HEADONI_TOKEN": CANARY}, "HEADONI_DESK is not set"),
+        ({"HEADONI_DESK": "acme"}, "HEADONI_TOKEN is not set"),
+        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": "   "}, "HEADONI_TOKEN is not set"),
+        ({"HEADONI_DESK": "support.acme.com", "HEADONI_TOKEN": CANARY}, "HEADONI_DESK: "),
+        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY + " x"}, "HEADONI_TOKEN: "),
+        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY, "HEADONI_BASE_URL": "http://example.com/api/v1"}, "HEADONI_BASE_URL: "),
+        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY, "HEADONI_SCOPES": "tickets:read,tickets:delete"}, "HEADONI_SCOPES: "),
+    ],
+)
+def test_from_env_names_the_variable_and_never_the_token(env: dict[str, str], named: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        AsyncDesk.from_env(env)
+    assert named in str(info.value)
+    assert CANARY not in str(info.value) and CANARY not in repr(info.value)
+
+
+def test_from_env_refuses_options_it_reads_itself() -> None:
+    env = {"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY}
+    with pytest.raises(InvalidArgumentType, match="token"):
+        AsyncDesk.from_env(env, token="hd_other")
