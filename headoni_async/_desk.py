@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import aiohttp
 
@@ -20,10 +20,12 @@ from . import _protocol as proto
 from ._config import ENV_VARIABLES, RetryPolicy, Timeouts, env_settings
 from ._errors import (
     DeskClosed,
+    HeadoniError,
     InvalidArgument,
     InvalidArgumentType,
     ResponseDecodeError,
     ServerError,
+    TicketNotFound,
     TransportError,
     error_from_response,
     note_unknown_outcome,
@@ -388,13 +390,19 @@ class AsyncDesk:
         Raises:
             InvalidId: not all digits (before any I/O; also a ``ValueError``).
             InvalidArgumentType: a bool, float or other type.
-            TicketNotFound: no such ticket on this desk.
+            TicketNotFound: no such ticket on this desk (``id_or_number`` and
+                the message name the ticket asked for).
             InsufficientScope, Unauthenticated, TokenDeskMismatch, TransportError,
             ResponseDecodeError: as for every call.
         """
         key = proto.id_or_number(id_or_number)
         route = ROUTES["get_ticket"]
-        return decode_ticket(await self._request(route, path=f"/tickets/{key}"), path=route.path)
+        try:
+            data = await self._request(route, path=f"/tickets/{key}")
+        except TicketNotFound as exc:
+            exc.name_ticket(key)
+            raise
+        return decode_ticket(data, path=route.path)
 
     async def departments(self) -> list[Department]:
         """Every department of the desk, private ones included, by name. Needs ``tickets:read``.
@@ -472,13 +480,23 @@ class AsyncDesk:
 
         return TicketStream(fetch, cursor=start, prefetch=bool(prefetch), track=self._track)
 
-    async def get_tickets(self, ids: Iterable[int | str], *, concurrency: int = 8) -> AsyncIterator[Ticket]:
+    async def get_tickets(
+        self,
+        ids: Iterable[int | str],
+        *,
+        concurrency: int = 8,
+        missing: Literal["raise", "skip"] = "raise",
+    ) -> AsyncIterator[Ticket]:
         """Fetch many tickets (numbers or ids) with at most ``concurrency``
         requests in flight, yielding them in input order.
 
         The ids are checked before any request. The first failure is raised at
         its place in the order, after the tickets before it were yielded; the
-        fetches after it are cancelled.
+        fetches after it are cancelled. Every failure names its ticket (a
+        ``TicketNotFound`` in its message, any other in a note on the
+        exception, which tracebacks show). With ``missing="skip"`` a ticket
+        that does not exist (``TicketNotFound``) is left out and the rest go
+        on; any other failure still stops the fetch.
 
         Raises:
             InvalidId, InvalidArgumentType, InvalidArgument: before any I/O.
@@ -486,14 +504,25 @@ class AsyncDesk:
         """
         keys = [proto.id_or_number(x) for x in _iterable("ids", ids)]
         limit = _positive_int("concurrency", concurrency)
+        if missing not in ("raise", "skip"):
+            raise InvalidArgument(f"missing must be 'raise' or 'skip', not {missing!r}")
+        skip = missing == "skip"
         proto.require_scope(ROUTES["get_ticket"], self._scopes)
         gate = asyncio.Semaphore(limit)
 
-        async def one(key: str) -> Ticket:
+        async def one(key: str) -> Ticket | None:
             async with gate:
-                return await self.get_ticket(key)
+                try:
+                    return await self.get_ticket(key)
+                except TicketNotFound:
+                    if skip:
+                        return None
+                    raise
+                except HeadoniError as exc:
+                    exc.add_note(f"get_tickets: while fetching ticket {key}")
+                    raise
 
-        window: collections.deque[asyncio.Task[Ticket]] = collections.deque()
+        window: collections.deque[asyncio.Task[Ticket | None]] = collections.deque()
         pending = iter(keys)
 
         def launch() -> None:
@@ -510,7 +539,8 @@ class AsyncDesk:
                 ticket = await await_tracked(window[0])
                 del window[0]
                 launch()
-                yield ticket
+                if ticket is not None:
+                    yield ticket
         finally:
             for task in window:
                 task.cancel()

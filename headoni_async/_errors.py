@@ -248,7 +248,26 @@ class NotFound(APIError):
 
 
 class TicketNotFound(NotFound):
-    """404 ``ticket_not_found``: no such ticket on this desk."""
+    """404 ``ticket_not_found``: no such ticket on this desk.
+
+    ``id_or_number`` is the ticket that was asked for (as sent in the path),
+    and the message names it, when the error came from a lookup.
+    """
+
+    id_or_number: str | None = None
+
+    def _message(self) -> str:
+        text = super()._message()
+        return text if self.id_or_number is None else f"{text} (asked for ticket {self.id_or_number})"
+
+    def name_ticket(self, id_or_number: str) -> None:
+        """Record the ticket that was asked for, and say it in the message."""
+        self.id_or_number = id_or_number
+        self.args = (self._message(),)
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        self.__dict__.update(state or {})
+        self.args = (self._message(),)
 
 
 class ClientError(APIError):

@@ -6,8 +6,10 @@ and a cache for the lookups that rarely change."""
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
+import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,18 +25,21 @@ from headoni_async import (
     InvalidArgument,
     InvalidArgumentType,
     Message,
+    NotFound,
     Priority,
     Requester,
+    ServerError,
     Status,
     StatusType,
     Ticket,
+    TicketNotFound,
     TicketPage,
     TicketSummary,
     TicketTypeRef,
     to_api_json,
 )
 from headoni_async._models import decode_created, decode_departments, decode_page, decode_ticket
-from headoni_async.testing import FakeDesk
+from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY
 
@@ -186,3 +191,47 @@ def test_from_env_refuses_options_it_reads_itself() -> None:
     env = {"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY}
     with pytest.raises(InvalidArgumentType, match="token"):
         AsyncDesk.from_env(env, token="hd_other")
+
+
+# ----------------------------------------------------------------------------- naming the ticket
+
+
+async def test_ticket_not_found_names_the_ticket_asked_for(desk: AsyncDesk) -> None:
+    for asked in (999999, "1490375649312800768"):
+        with pytest.raises(TicketNotFound) as info:
+            await desk.get_ticket(asked)
+        assert info.value.id_or_number == str(asked)
+        assert f"ticket {asked}" in str(info.value)
+        again = pickle.loads(pickle.dumps(info.value))
+        assert again.id_or_number == str(asked) and str(again) == str(info.value)
+
+
+async def test_get_tickets_failure_names_its_ticket(desk: AsyncDesk, fake: FakeDesk) -> None:
+    numbers = [t.number for t in fake.store.iter_tickets()][:5]
+    with pytest.raises(TicketNotFound, match="ticket 424242"):
+        [t.number async for t in desk.get_tickets([numbers[0], 424242, numbers[1]])]
+    fake.inject(Fault.error(503, "unavailable"), route="get_ticket")
+    with pytest.raises(ServerError) as info:
+        [t async for t in desk.get_tickets(numbers[2:4])]
+    assert f"while fetching ticket {numbers[2]}" in "".join(traceback.format_exception(info.value))
+
+
+async def test_get_tickets_can_skip_missing_tickets(desk: AsyncDesk, fake: FakeDesk) -> None:
+    numbers = [t.number for t in fake.store.iter_tickets()][:4]
+    asked = [numbers[0], 424242, numbers[1], 424243, numbers[2], numbers[3]]
+    got = [t.number async for t in desk.get_tickets(asked, concurrency=2, missing="skip")]
+    assert got == numbers
+    assert fake.count("get_ticket") == len(asked)  # each asked once, none retried
+
+
+async def test_skipping_missing_never_hides_another_failure(desk: AsyncDesk, fake: FakeDesk) -> None:
+    numbers = [t.number for t in fake.store.iter_tickets()][:3]
+    fake.inject(Fault.error(404, "not_found"), route="get_ticket", on=2)  # a 404 that is not ticket_not_found
+    with pytest.raises(NotFound) as info:
+        [t async for t in desk.get_tickets(numbers, concurrency=1, missing="skip")]
+    assert not isinstance(info.value, TicketNotFound)
+
+
+async def test_get_tickets_refuses_an_unknown_missing_mode(desk: AsyncDesk) -> None:
+    with pytest.raises(InvalidArgument, match="missing"):
+        [t async for t in desk.get_tickets([1], missing="ignore")]  # type: ignore[arg-type]
