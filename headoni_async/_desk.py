@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 
@@ -37,11 +37,13 @@ from ._models import (
     StatusType,
     Ticket,
     TicketPage,
+    TicketRecord,
     TicketType,
     decode_created,
     decode_departments,
     decode_page,
     decode_ticket,
+    decode_ticket_record,
     decode_ticket_types,
 )
 from ._pager import TicketStream, await_tracked
@@ -395,14 +397,24 @@ class AsyncDesk:
             InsufficientScope, Unauthenticated, TokenDeskMismatch, TransportError,
             ResponseDecodeError: as for every call.
         """
+        return decode_ticket(await self._ticket_body(id_or_number), path=ROUTES["get_ticket"].path)
+
+    async def get_ticket_record(self, id_or_number: int | str) -> TicketRecord:
+        """``get_ticket()`` plus the server's own JSON: a ``TicketRecord`` whose
+        ``record`` is the response's ``ticket`` object exactly as sent (every
+        field, known or not; no envelope), from the same single request.
+
+        Raises what ``get_ticket()`` raises.
+        """
+        return decode_ticket_record(await self._ticket_body(id_or_number), path=ROUTES["get_ticket"].path)
+
+    async def _ticket_body(self, id_or_number: int | str) -> Any:
         key = proto.id_or_number(id_or_number)
-        route = ROUTES["get_ticket"]
         try:
-            data = await self._request(route, path=f"/tickets/{key}")
+            return await self._request(ROUTES["get_ticket"], path=f"/tickets/{key}")
         except TicketNotFound as exc:
             exc.name_ticket(key)
             raise
-        return decode_ticket(data, path=route.path)
 
     async def departments(self) -> list[Department]:
         """Every department of the desk, private ones included, by name. Needs ``tickets:read``.
@@ -451,14 +463,19 @@ class AsyncDesk:
         page_size: int = proto.MAX_PAGE_SIZE,
         cursor: str | None = None,
         prefetch: bool = True,
+        since_id: str | None = None,
     ) -> TicketStream:
         """Stream ticket summaries, newest first, across every page.
 
         ``status`` is a ``StatusType``, a keyword or a numeric status id;
         ``requester_email`` is matched exactly (the server lowercases it);
         ``cursor`` resumes right after the ticket with that id (a previous
-        stream's ``cursor``). With ``prefetch`` the next page is fetched while
-        the caller works on the current one. Needs ``tickets:read``.
+        stream's ``cursor``). ``since_id`` (a ticket id) yields only tickets
+        whose id is greater and stops the walk at the first page that reaches
+        it, requesting no page past it: what an incremental mirror needs.
+        With ``prefetch`` the next page is fetched while the caller works on
+        the current one. Each page's ``records`` are the server's own JSON of
+        its tickets. Needs ``tickets:read``.
 
         Raises (here, before any I/O): ``InsufficientScope``,
         ``InvalidStatus``, ``InvalidArgument``, ``InvalidArgumentType``, and
@@ -471,6 +488,7 @@ class AsyncDesk:
         status_value = None if status is None else proto.status_filter(status)
         email = _optional_str("requester_email", requester_email)
         start = proto.check_cursor(cursor)
+        since = proto.check_since_id(since_id)
 
         def fetch(page_cursor: str | None) -> Awaitable[TicketPage]:
             query = proto.list_query(
@@ -478,9 +496,9 @@ class AsyncDesk:
             )
             return self._fetch_page(query)
 
-        return TicketStream(fetch, cursor=start, prefetch=bool(prefetch), track=self._track)
+        return TicketStream(fetch, cursor=start, prefetch=bool(prefetch), track=self._track, since_id=since)
 
-    async def get_tickets(
+    def get_tickets(
         self,
         ids: Iterable[int | str],
         *,
@@ -502,6 +520,30 @@ class AsyncDesk:
             InvalidId, InvalidArgumentType, InvalidArgument: before any I/O.
             TicketNotFound and what every call raises, in order.
         """
+        return self._fetch_many(ids, concurrency, missing, self.get_ticket, "get_tickets")
+
+    def get_ticket_records(
+        self,
+        ids: Iterable[int | str],
+        *,
+        concurrency: int = 8,
+        missing: Literal["raise", "skip"] = "raise",
+    ) -> AsyncIterator[TicketRecord]:
+        """Like ``get_tickets()``, yielding a ``TicketRecord`` (the typed ticket
+        and the server's own JSON of it, from one request) per id, in input order.
+
+        Raises what ``get_tickets()`` raises, at the same moments.
+        """
+        return self._fetch_many(ids, concurrency, missing, self.get_ticket_record, "get_ticket_records")
+
+    async def _fetch_many(
+        self,
+        ids: Iterable[int | str],
+        concurrency: int,
+        missing: str,
+        fetch: Callable[[str], Awaitable[_T]],
+        name: str,
+    ) -> AsyncIterator[_T]:
         keys = [proto.id_or_number(x) for x in _iterable("ids", ids)]
         limit = _positive_int("concurrency", concurrency)
         if missing not in ("raise", "skip"):
@@ -510,19 +552,19 @@ class AsyncDesk:
         proto.require_scope(ROUTES["get_ticket"], self._scopes)
         gate = asyncio.Semaphore(limit)
 
-        async def one(key: str) -> Ticket | None:
+        async def one(key: str) -> _T | None:
             async with gate:
                 try:
-                    return await self.get_ticket(key)
+                    return await fetch(key)
                 except TicketNotFound:
                     if skip:
                         return None
                     raise
                 except HeadoniError as exc:
-                    exc.add_note(f"get_tickets: while fetching ticket {key}")
+                    exc.add_note(f"{name}: while fetching ticket {key}")
                     raise
 
-        window: collections.deque[asyncio.Task[Ticket | None]] = collections.deque()
+        window: collections.deque[asyncio.Task[_T | None]] = collections.deque()
         pending = iter(keys)
 
         def launch() -> None:
@@ -536,11 +578,11 @@ class AsyncDesk:
         try:
             launch()
             while window:
-                ticket = await await_tracked(window[0])
+                item = await await_tracked(window[0])
                 del window[0]
                 launch()
-                if ticket is not None:
-                    yield ticket
+                if item is not None:
+                    yield item
         finally:
             for task in window:
                 task.cancel()

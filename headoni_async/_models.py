@@ -39,6 +39,7 @@ __all__ = [
     "StatusType",
     "Ticket",
     "TicketPage",
+    "TicketRecord",
     "TicketSummary",
     "TicketType",
     "TicketTypeRef",
@@ -46,6 +47,7 @@ __all__ = [
     "decode_departments",
     "decode_page",
     "decode_ticket",
+    "decode_ticket_record",
     "decode_ticket_types",
     "to_api_json",
 ]
@@ -186,13 +188,41 @@ class TicketType:
 @attrs.frozen
 class TicketPage:
     """One page of ``GET /tickets``: summaries newest first, and the cursor of
-    the next page (``None`` at the end)."""
+    the next page (``None`` at the end).
 
+    ``records`` holds the ticket objects exactly as the server sent them (every
+    field, known or not, values untouched): ``records[i]`` is the JSON of
+    ``tickets[i]``. They are the decoder's own dicts, shared, not copied: treat
+    them as read-only. They take no part in equality or the repr, and are
+    empty on a page built by hand.
+    """
+
+    tickets: tuple[TicketSummary, ...]
+    next_cursor: str | None
+    records: tuple[dict[str, Any], ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+@attrs.frozen
+class TicketRecord:
+    """One ticket twice over: the typed ``ticket`` and ``record``, the
+    ``ticket`` object of the response exactly as the server sent it (every
+    field, known or not, timestamps as written; no envelope).
+
+    Made by ``AsyncDesk.get_ticket_record()`` and ``get_ticket_records()``.
+    Equal when both parts are equal; hashed by the ticket only.
+    """
+
+    ticket: Ticket
+    record: dict[str, Any] = attrs.field(hash=False, repr=False)
+
+
+# Envelopes: the JSON objects the routes wrap their payloads in.
+@attrs.frozen
+class _Page:
     tickets: tuple[TicketSummary, ...]
     next_cursor: str | None
 
 
-# Envelopes: the JSON objects the routes wrap their payloads in.
 @attrs.frozen
 class _TicketEnvelope:
     ticket: Ticket
@@ -439,11 +469,20 @@ def _structure(data: Any, cls: type[_T], method: str, path: str) -> _T:
 
 def decode_page(data: Any, *, method: str = "GET", path: str = "/tickets") -> TicketPage:
     """``GET /tickets`` body -> ``TicketPage``. Raises ``ResponseDecodeError``."""
-    page = _structure(data, TicketPage, method, path)
+    page = _structure(data, _Page, method, path)
     cursor = page.next_cursor
     if cursor is not None and not (cursor.isascii() and _DIGITS.fullmatch(cursor)):
         raise ResponseDecodeError(f"nextCursor {cursor!r} is not a ticket id", method=method, path=path)
-    return page
+    # The structuring above proved data["tickets"] a list of ticket objects.
+    return TicketPage(page.tickets, cursor, tuple(data["tickets"]))
+
+
+def decode_ticket_record(
+    data: Any, *, method: str = "GET", path: str = "/tickets/{id_or_number}"
+) -> TicketRecord:
+    """``GET /tickets/{idOrNumber}`` body -> ``TicketRecord``. Raises ``ResponseDecodeError``."""
+    ticket = _structure(data, _TicketEnvelope, method, path).ticket
+    return TicketRecord(ticket, data["ticket"])
 
 
 def decode_ticket(data: Any, *, method: str = "GET", path: str = "/tickets/{id_or_number}") -> Ticket:

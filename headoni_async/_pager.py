@@ -57,9 +57,11 @@ class TicketStream:
         cursor: str | None,
         prefetch: bool,
         track: Callable[[asyncio.Task[TicketPage]], None],
+        since_id: str | None = None,
     ) -> None:
         self._fetch = fetch
         self._cursor = cursor
+        self._since = None if since_id is None else int(since_id)
         self._prefetch = prefetch
         self._track = track
         self._exhausted = False
@@ -128,11 +130,16 @@ class TicketStream:
         if self._exhausted:
             return
         cursor = self._cursor
+        since = self._since
+        if since is not None and cursor is not None and int(cursor) <= since + 1:
+            return  # no id lies between the cursor and since_id: nothing to ask for
         page = await self._fetch(cursor)
         ahead: asyncio.Task[TicketPage] | None = None
         try:
             while True:
                 _check_order(page, cursor)
+                if since is not None:
+                    page = _cut_at(page, since)
                 following = page.next_cursor
                 if following is not None and self._prefetch:
                     ahead = asyncio.ensure_future(self._fetch(following))
@@ -180,6 +187,21 @@ async def _end(gen: _Gen | None) -> None:
         raise InvalidArgument("this TicketStream is being iterated by another task")
     with contextlib.suppress(RuntimeError):  # a finalizer is closing it already
         await gen.aclose()
+
+
+def _cut_at(page: TicketPage, since: int) -> TicketPage:
+    """The part of an (ordered) page above ``since``; its ``next_cursor`` is
+    ``None`` when no ticket above ``since`` can follow."""
+    tickets = page.tickets
+    keep = len(tickets)
+    for index, ticket in enumerate(tickets):
+        if int(ticket.id) <= since:
+            keep = index
+            break
+    nxt = page.next_cursor
+    if keep < len(tickets) or (nxt is not None and int(nxt) <= since + 1):
+        return TicketPage(tickets[:keep], None, page.records[:keep])
+    return page
 
 
 def _check_order(page: TicketPage, cursor: str | None) -> None:

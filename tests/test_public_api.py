@@ -11,7 +11,7 @@ from headoni_async import _desk
 
 EXPECTED = {
     "AsyncDesk", "TicketStream", "RetryPolicy", "Timeouts",
-    "TicketSummary", "Ticket", "CreatedTicket", "TicketPage", "Status", "Requester", "Department",
+    "TicketSummary", "Ticket", "CreatedTicket", "TicketPage", "TicketRecord", "Status", "Requester", "Department",
     "TicketType", "DepartmentRef", "TicketTypeRef", "Message", "Priority", "StatusType", "AuthorKind",
     "HeadoniError", "APIError", "BadRequest", "ClientError", "Forbidden", "NotFound", "Unauthenticated",
     "InvalidBody", "InvalidQuery", "InvalidId", "InvalidStatus", "DepartmentNotFound", "TicketTypeNotFound",

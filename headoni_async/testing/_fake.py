@@ -12,10 +12,10 @@ import json
 import threading
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 from aiohttp import web
@@ -26,6 +26,7 @@ from ._store import ALL_SCOPES, ApiFailure, DeskStore, StoredTicket
 __all__ = ["FakeDesk", "LoggedRequest"]
 
 _JSON: Final = "application/json"
+_R = TypeVar("_R")
 # The fake keeps its own reading of the reference rather than importing the
 # client's route table: a mistake there must show up as a test failure, not be
 # shared by client and server alike.
@@ -115,6 +116,8 @@ class FakeDesk:
         self._base_url: str | None = None
         self._in_flight = 0
         self._odd_requests: dict[int, bool] = {}
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self.max_in_flight = 0
         """The most requests the desk was answering at one time."""
 
@@ -149,6 +152,51 @@ class FakeDesk:
         if route is not None and route not in _ROUTES:
             raise ValueError(f"unknown route {route!r}; one of {sorted(_ROUTES)}")
         self._rules.append(FaultRule(fault, route, request_numbers(on), times))
+
+    def edit_ticket(
+        self,
+        key: int | str,
+        *,
+        subject: str | None = None,
+        priority: str | None = None,
+        status: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change a ticket (``key``: its id as a str, or its number as an int) as
+        an agent would: ``updatedAt`` moves strictly later, even for two edits
+        in one millisecond. ``status`` is an internal type (``"closed"``) or a
+        status id. ``extra`` adds (or replaces) fields the reference does not
+        know, any JSON value, in both the summary and the whole ticket.
+
+        Raises ``KeyError`` for an unknown ticket, ``ValueError`` for a
+        priority or status the desk does not have or an ``extra`` key that is
+        a documented field."""
+        self._on_server(
+            lambda: self.store.edit(key, subject=subject, priority=priority, status=status, extra=extra)
+        )
+
+    def remove_ticket(self, key: int | str) -> None:
+        """Delete a ticket (id str or number int): it is no longer listed, and
+        getting it answers 404. Raises ``KeyError`` for an unknown ticket."""
+        self._on_server(lambda: self.store.remove(key))
+
+    def add_tickets(self, count: int) -> list[str]:
+        """Add ``count`` new tickets with ids above every other (as if just
+        created); returns their ids, oldest first."""
+        made: list[str] = self._on_server(lambda: self.store.add(count))
+        return made
+
+    def _on_server(self, change: Callable[[], _R]) -> _R:
+        # Served from a thread, the store changes on the server's own loop, so
+        # no request is answered from a half-changed store.
+        loop = self._thread_loop
+        if loop is None or not loop.is_running() or threading.current_thread() is self._thread:
+            return change()
+
+        async def run() -> _R:
+            return change()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=10)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
@@ -268,10 +316,12 @@ class FakeDesk:
             _drain(loop)
 
         thread = threading.Thread(target=run, name=f"fake-desk-{self.slug}", daemon=True)
+        self._thread_loop, self._thread = loop, thread
         thread.start()
         ready.wait()
         if failure:
             thread.join(timeout=10)
+            self._thread_loop = self._thread = None
             loop.close()
             raise failure[0]
         try:
@@ -280,6 +330,7 @@ class FakeDesk:
             asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
+            self._thread_loop = self._thread = None
             loop.close()
 
     # ------------------------------------------------------------------ the request path
@@ -586,6 +637,7 @@ def _summary(ticket: StoredTicket) -> dict[str, Any]:
         "requester": {"email": ticket.email, "name": ticket.name},
         "createdAt": ticket.created_at,
         "updatedAt": ticket.updated_at,
+        **(ticket.extra or {}),
     }
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["ApiFailure", "DeskStore", "StoredTicket"]
+__all__ = ["KNOWN_TICKET_FIELDS", "ApiFailure", "DeskStore", "StoredTicket"]
 
 ALL_SCOPES: Final = frozenset({"tickets:read", "tickets:create"})
 PRIORITIES: Final = ("low", "normal", "high", "urgent")
@@ -30,6 +30,12 @@ _DIGITS: Final = re.compile(r"[0-9]+")
 _EPOCH_ID: Final = 1490375649312800768
 _ID_STEP: Final = 1 << 22
 _START: Final = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+_MILLISECOND: Final = timedelta(milliseconds=1)
+# The fields the reference documents on a ticket: `extra` may not shadow them.
+KNOWN_TICKET_FIELDS: Final = frozenset(
+    {"id", "number", "subject", "priority", "status", "requester", "createdAt", "updatedAt"}
+    | {"department", "ticketType", "messages"}
+)
 
 
 class ApiFailure(Exception):
@@ -121,7 +127,8 @@ class StoredTicket:
     updated_at: str
     seed: int
     messages: list[Message] | None = None
-    summary_json: bytes | None = None  # rendered once, reused by every page
+    summary_json: bytes | None = None  # rendered once, reused by every page (until an edit)
+    extra: dict[str, Any] | None = None  # fields the reference does not know, sent as given
 
 
 @attrs.define
@@ -442,6 +449,106 @@ class DeskStore:
             if t.id == type_id and not t.archived:
                 return t
         raise ApiFailure(400, "ticket_type_not_found", f"ticket type {type_id} is not on this desk")
+
+    # ------------------------------------------------------------------ changes (test controls)
+
+    def lookup(self, key: int | str) -> StoredTicket:
+        """A ticket by number (``int``) or id (``str``). Raises ``KeyError``."""
+        if isinstance(key, bool) or not isinstance(key, int | str):
+            raise TypeError(f"a ticket is named by its number (int) or id (str), not {type(key).__name__}")
+        if isinstance(key, int):
+            ticket = self._by_number.get(key)
+        else:
+            ticket = self._by_id.get(int(key)) if key.isascii() and _DIGITS.fullmatch(key) else None
+        if ticket is None:
+            raise KeyError(key)
+        return ticket
+
+    def edit(
+        self,
+        key: int | str,
+        *,
+        subject: str | None = None,
+        priority: str | None = None,
+        status: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> StoredTicket:
+        """Change a ticket as an agent would; ``updatedAt`` moves strictly later.
+
+        ``status`` is an internal type (the first status of that type) or a
+        status id; ``extra`` adds or replaces fields the reference does not
+        know. Raises ``KeyError`` for an unknown ticket, ``ValueError`` for a
+        value the desk would not hold."""
+        ticket = self.lookup(key)
+        if priority is not None and priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+        new_status = None
+        if status is not None:
+            new_status = next(
+                (s for s in self.statuses if status in (s.internal_type, s.id)),
+                None,
+            )
+            if new_status is None:
+                raise ValueError(
+                    f"status {status!r} is neither an internal type nor a status id of this desk"
+                )
+        if extra is not None and KNOWN_TICKET_FIELDS & set(extra):
+            raise ValueError(
+                f"extra may not replace a known field: {sorted(KNOWN_TICKET_FIELDS & set(extra))}"
+            )
+        if subject is not None:
+            ticket.subject = subject
+        if priority is not None:
+            ticket.priority = priority
+        if new_status is not None:
+            ticket.status = new_status
+        if extra is not None:
+            ticket.extra = {**(ticket.extra or {}), **extra}
+        stamp = max(now or datetime.now(UTC), datetime.fromisoformat(ticket.updated_at) + _MILLISECOND)
+        ticket.updated_at = iso(stamp)
+        ticket.summary_json = None
+        return ticket
+
+    def remove(self, key: int | str) -> None:
+        """Delete a ticket: no longer listed, and 404 by id or number. Raises ``KeyError``."""
+        ticket = self.lookup(key)
+        index = bisect.bisect_left(self._ids, ticket.id)
+        del self._ids[index]
+        del self._tickets[index]
+        del self._by_id[ticket.id]
+        del self._by_number[ticket.number]
+
+    def add(self, count: int, now: datetime | None = None) -> list[str]:
+        """``count`` new tickets, ids above every other; returns their ids, oldest first."""
+        rng = random.Random(f"{self.seed}:{self._next_number}")  # noqa: S311 - test data
+        emails = sorted(self.users) or ["new.user@example.com"]
+        departments = [d for d in self.departments if not d.deleted]
+        types = [t for t in self.ticket_types if not t.archived]
+        stamp = iso(now or datetime.now(UTC))
+        made: list[str] = []
+        for _ in range(count):
+            email = emails[rng.randrange(len(emails))]
+            self.users.setdefault(email, None)
+            new_id = (self._ids[-1] if self._ids else _EPOCH_ID) + _ID_STEP + rng.randrange(1 << 20)
+            self._append(
+                StoredTicket(
+                    id=new_id,
+                    number=self._take_number(),
+                    subject=f"{rng.choice(_TOPICS)} (new)",
+                    priority=PRIORITIES[rng.randrange(4)],
+                    status=self.statuses[0],
+                    email=email,
+                    name=self.users[email],
+                    department=departments[rng.randrange(len(departments))],
+                    ticket_type=types[rng.randrange(len(types))],
+                    created_at=stamp,
+                    updated_at=stamp,
+                    seed=rng.randrange(1 << 30),
+                )
+            )
+            made.append(str(new_id))
+        return made
 
     def iter_tickets(self) -> Iterator[StoredTicket]:
         """Every ticket, newest first."""
