@@ -42,6 +42,7 @@ from ._errors import (
     TransportError,
     Unauthenticated,
     UnexpectedRedirect,
+    WrongEventLoop,
 )
 from ._models import (
     AuthorKind,
@@ -124,6 +125,7 @@ __all__ = [
     "TransportError",
     "Unauthenticated",
     "UnexpectedRedirect",
+    "WrongEventLoop",
     "__version__",
     "parse_ticket_refs",
     "to_api_json",

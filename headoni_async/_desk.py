@@ -46,6 +46,7 @@ from ._models import (
     decode_ticket_record,
     decode_ticket_types,
 )
+from ._loopbind import LoopBinding
 from ._pager import TicketStream, await_tracked
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
@@ -128,6 +129,7 @@ class AsyncDesk:
         self._inflight: set[aiohttp.ClientResponse] = set()
         self._client_timeout = self._make_timeout(None)
         self._retries = 0
+        self._loop = LoopBinding(self.close, self._desk)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncDesk:
@@ -212,6 +214,7 @@ class AsyncDesk:
         """Cancel prefetches and bulk fetches still running, and close the desk's
         own session (an injected session is left open). Idempotent."""
         self._closed = True
+        await self._loop.release()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -223,6 +226,7 @@ class AsyncDesk:
             await session.close()
 
     def _get_session(self) -> aiohttp.ClientSession:
+        self._loop.check()
         if self._closed:
             raise DeskClosed(f"the desk {self._desk!r} is closed")
         if self._session is None:

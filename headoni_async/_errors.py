@@ -6,6 +6,7 @@ Every exception this package raises is a :class:`HeadoniError`::
     ├── InvalidArgument (+ ValueError)      a bad argument, refused before any I/O
     ├── InvalidArgumentType (+ TypeError)   an argument of the wrong type, before any I/O
     ├── DeskClosed (+ RuntimeError)         a call on a desk that was closed
+    ├── WrongEventLoop (+ RuntimeError)     a call from another event loop than the desk's first
     ├── APIError                            a response came back with an error status
     │   ├── UnexpectedRedirect              3xx: the API never redirects; not followed
     │   ├── BadRequest                      400
@@ -87,6 +88,7 @@ __all__ = [
     "TransportError",
     "Unauthenticated",
     "UnexpectedRedirect",
+    "WrongEventLoop",
     "error_from_response",
     "parse_retry_after",
 ]
@@ -109,6 +111,13 @@ class InvalidArgumentType(HeadoniError, TypeError):
 
 class DeskClosed(HeadoniError, RuntimeError):
     """The desk was closed; no further requests can be made on it."""
+
+
+class WrongEventLoop(HeadoniError, RuntimeError):
+    """The desk was used from another event loop than the one it was first
+    used in (a second ``asyncio.run()``, or another thread's loop). A desk's
+    connections belong to its first loop: make one desk per event loop. When
+    that loop ended, the desk already closed its connections."""
 
 
 # --------------------------------------------------------------------------- API errors

@@ -5,15 +5,20 @@ and a cache for the lookups that rarely change."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import pickle
 import subprocess
 import sys
+import time
 import traceback
+import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headoni_async import (
@@ -36,6 +41,7 @@ from headoni_async import (
     TicketPage,
     TicketSummary,
     TicketTypeRef,
+    WrongEventLoop,
     to_api_json,
 )
 from headoni_async._models import decode_created, decode_departments, decode_page, decode_ticket
@@ -75,12 +81,14 @@ _summaries = st.builds(
 )
 
 
+@settings(max_examples=30)
 @given(_tickets)
 def test_any_ticket_round_trips_through_the_api_json(ticket: Ticket) -> None:
     text = json.dumps(to_api_json(ticket))
     assert decode_ticket({"ticket": json.loads(text)}) == ticket
 
 
+@settings(max_examples=30)
 @given(st.lists(_summaries, max_size=3).map(tuple), st.none() | _ids)
 def test_a_page_round_trips(tickets: tuple[TicketSummary, ...], cursor: str | None) -> None:
     page = TicketPage(tickets, cursor)
@@ -115,20 +123,18 @@ def test_to_api_json_refuses_what_is_not_a_model(value: object) -> None:
 # ----------------------------------------------------------------------------- the logger
 
 
-def _stderr_of(code: str) -> str:
+def test_an_app_without_logging_config_sees_nothing_on_stderr() -> None:
+    # One interpreter, no logging configured: the first record must stay
+    # silent; the second, sent after the NullHandler is removed, reaches stderr
+    # through Python's last-resort handler (so this test can fail for its reason).
+    code = (
+        "import logging, headoni_async; log = logging.getLogger('headoni_async'); "
+        "log.warning('with the library as shipped'); log.handlers.clear(); log.warning('without the handler')"
+    )
     done = subprocess.run(  # noqa: S603 - our own interpreter, a fixed script
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
-    return done.stderr
-
-
-def test_an_app_without_logging_config_sees_nothing_on_stderr() -> None:
-    warn = "import logging, headoni_async; logging.getLogger('headoni_async').warning('retrying GET /tickets')"
-    assert _stderr_of(warn) == ""
-    # The same record does reach stderr once the NullHandler is gone (Python's
-    # last-resort handler), so the assertion above can fail for its reason.
-    without = warn.replace("; logging.getLogger", "; logging.getLogger('headoni_async').handlers.clear(); logging.getLogger")
-    assert "retrying GET /tickets" in _stderr_of(without)
+    assert done.stderr == "without the handler\n"
 
 
 def test_the_library_adds_only_a_null_handler() -> None:
@@ -235,3 +241,67 @@ async def test_skipping_missing_never_hides_another_failure(desk: AsyncDesk, fak
 async def test_get_tickets_refuses_an_unknown_missing_mode(desk: AsyncDesk) -> None:
     with pytest.raises(InvalidArgument, match="missing"):
         [t async for t in desk.get_tickets([1], missing="ignore")]  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- one desk, one loop
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)
+
+
+def test_a_desk_used_from_a_second_event_loop_says_so_and_leaks_nothing(
+    headoni_fake_desk: FakeDesk, headoni_token: str
+) -> None:
+    number = next(headoni_fake_desk.store.iter_tickets()).number
+    desk = AsyncDesk("acme", headoni_token, base_url=headoni_fake_desk.base_url)
+
+    async def lookup() -> int:
+        return (await desk.get_ticket(number)).number
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert asyncio.run(lookup()) == number
+        # The first loop's end closed the desk's kept-alive connection, on that loop.
+        _wait_until(lambda: headoni_fake_desk.open_connections == 0)
+        with pytest.raises(WrongEventLoop, match="has ended"):
+            asyncio.run(lookup())
+        assert headoni_fake_desk.count("get_ticket") == 1
+        del desk
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_a_desk_used_from_another_running_loop_says_so(desk: AsyncDesk, fake: FakeDesk) -> None:
+    number = next(fake.store.iter_tickets()).number
+    assert (await desk.get_ticket(number)).number == number
+
+    def elsewhere() -> BaseException | None:
+        try:
+            asyncio.run(desk.get_ticket(number))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            return exc
+        return None
+
+    failure = await asyncio.to_thread(elsewhere)
+    assert isinstance(failure, WrongEventLoop) and "still running" in str(failure)
+    assert (await desk.get_ticket(number)).number == number  # its own loop still works
+    assert fake.count("get_ticket") == 2
+
+
+def test_closing_the_desk_in_its_loop_then_ending_the_loop_is_quiet(
+    headoni_fake_desk: FakeDesk, headoni_token: str
+) -> None:
+    async def use_and_close() -> None:
+        async with AsyncDesk("acme", headoni_token, base_url=headoni_fake_desk.base_url) as desk:
+            await desk.departments()
+        assert desk.closed
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(use_and_close())
+        gc.collect()
+    assert [str(w.message) for w in caught] == []

@@ -19,7 +19,7 @@ EXPECTED = {
     "UnexpectedRedirect", "TransportError", "ConnectError", "ConnectTimeout", "TLSError", "NetworkError",
     "RequestTimeout", "ReadTimeout", "ProtocolError", "ResponseDecodeError", "ResponseTooLarge",
     "InvalidArgument", "InvalidArgumentType", "DeskClosed", "__version__",
-    "parse_ticket_refs", "to_api_json",
+    "parse_ticket_refs", "to_api_json", "WrongEventLoop",
 }  # fmt: skip
 
 
