@@ -30,6 +30,7 @@ from ._errors import (
     error_from_response,
     note_unknown_outcome,
 )
+from ._loopbind import LoopBinding
 from ._models import (
     CreatedTicket,
     Department,
@@ -46,7 +47,6 @@ from ._models import (
     decode_ticket_record,
     decode_ticket_types,
 )
-from ._loopbind import LoopBinding
 from ._pager import TicketStream, await_tracked
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route

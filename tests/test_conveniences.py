@@ -259,16 +259,16 @@ def test_a_desk_used_from_a_second_event_loop_says_so_and_leaks_nothing(
     number = next(headoni_fake_desk.store.iter_tickets()).number
     desk = AsyncDesk("acme", headoni_token, base_url=headoni_fake_desk.base_url)
 
-    async def lookup() -> int:
+    async def lookup(desk: AsyncDesk) -> int:
         return (await desk.get_ticket(number)).number
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert asyncio.run(lookup()) == number
+        assert asyncio.run(lookup(desk)) == number
         # The first loop's end closed the desk's kept-alive connection, on that loop.
         _wait_until(lambda: headoni_fake_desk.open_connections == 0)
         with pytest.raises(WrongEventLoop, match="has ended"):
-            asyncio.run(lookup())
+            asyncio.run(lookup(desk))
         assert headoni_fake_desk.count("get_ticket") == 1
         del desk
         gc.collect()
