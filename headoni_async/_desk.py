@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 import aiohttp
 
 from . import _protocol as proto
+from ._cache import TTLCache
 from ._config import ENV_VARIABLES, RetryPolicy, Timeouts, env_settings
 from ._errors import (
     DeskClosed,
@@ -89,6 +90,9 @@ class AsyncDesk:
         trust_env: let the desk's own session read proxies and ``.netrc``
             from the environment (off by default: no ambient credentials).
         max_response_bytes: a body past this is ``ResponseTooLarge``.
+        cache_ttl: seconds that ``departments()`` and ``ticket_types()`` keep
+            their answer (they change rarely); within it they send no request.
+            0 (the default) caches nothing. ``clear_cache()`` forgets early.
 
     The desk may be used with ``async with`` or closed with ``await desk.close()``.
 
@@ -110,6 +114,7 @@ class AsyncDesk:
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        cache_ttl: float = 0.0,
     ) -> None:
         self._desk = proto.check_desk_slug(desk)
         self._base_url = proto.desk_base_url(self._desk, base_url)
@@ -130,6 +135,7 @@ class AsyncDesk:
         self._client_timeout = self._make_timeout(None)
         self._retries = 0
         self._loop = LoopBinding(self.close, self._desk)
+        self._cache = TTLCache(_seconds("cache_ttl", cache_ttl))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncDesk:
@@ -423,16 +429,37 @@ class AsyncDesk:
     async def departments(self) -> list[Department]:
         """Every department of the desk, private ones included, by name. Needs ``tickets:read``.
 
+        With ``cache_ttl``, an answer younger than that is returned without a
+        request (a new list each time; a failure is never cached).
+
         Raises the errors every call raises (see ``HeadoniError``).
         """
-        return decode_departments(await self._request(ROUTES["departments"]))
+        route = ROUTES["departments"]
+        return list(await self._cached(route, lambda: self._lookup(route, decode_departments)))
 
     async def ticket_types(self) -> list[TicketType]:
         """Every non-archived ticket type, in the desk's order. Needs ``tickets:read``.
 
+        With ``cache_ttl``, an answer younger than that is returned without a
+        request (a new list each time; a failure is never cached).
+
         Raises the errors every call raises (see ``HeadoniError``).
         """
-        return decode_ticket_types(await self._request(ROUTES["ticket_types"]))
+        route = ROUTES["ticket_types"]
+        return list(await self._cached(route, lambda: self._lookup(route, decode_ticket_types)))
+
+    def clear_cache(self) -> None:
+        """Forget the cached departments and ticket types (see ``cache_ttl``)."""
+        self._cache.clear()
+
+    async def _cached(self, route: Route, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        proto.require_scope(route, self._scopes)
+        if self._closed:
+            raise DeskClosed(f"the desk {self._desk!r} is closed")
+        return await self._cache.get(route.name, fetch)
+
+    async def _lookup(self, route: Route, decode: Callable[[Any], _T]) -> _T:
+        return decode(await self._request(route))
 
     async def ticket_page(
         self,
@@ -629,6 +656,14 @@ def _positive_int(name: str, value: object) -> int:
     if value < 1:
         raise InvalidArgument(f"{name} must be at least 1, not {value}")
     return value
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(f"{name} must be a number of seconds")
+    if not 0 <= value < float("inf"):
+        raise InvalidArgument(f"{name} must be a finite number of seconds, at least 0, not {value!r}")
+    return float(value)
 
 
 def _optional_str(name: str, value: object) -> str | None:

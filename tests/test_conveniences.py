@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +27,7 @@ from headoni_async import (
     CreatedTicket,
     Department,
     DepartmentRef,
+    DeskClosed,
     InvalidArgument,
     InvalidArgumentType,
     Message,
@@ -305,3 +306,61 @@ def test_closing_the_desk_in_its_loop_then_ending_the_loop_is_quiet(
         asyncio.run(use_and_close())
         gc.collect()
     assert [str(w.message) for w in caught] == []
+
+
+# ----------------------------------------------------------------------------- the lookup cache
+
+
+@pytest.fixture
+async def caching_desk(fake: FakeDesk) -> AsyncIterator[AsyncDesk]:
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, cache_ttl=0.3) as desk:
+        yield desk
+
+
+async def test_lookups_cost_no_request_within_the_cache_time(caching_desk: AsyncDesk, fake: FakeDesk) -> None:
+    first = await caching_desk.departments()
+    first.clear()  # the caller's list is its own
+    assert await caching_desk.departments() == await caching_desk.departments() != []
+    assert await caching_desk.ticket_types() == await caching_desk.ticket_types() != []
+    assert (fake.count("departments"), fake.count("ticket_types")) == (1, 1)
+    await asyncio.sleep(0.35)
+    await caching_desk.departments()
+    assert fake.count("departments") == 2
+    caching_desk.clear_cache()
+    await caching_desk.departments()
+    assert fake.count("departments") == 3
+
+
+async def test_concurrent_lookups_share_one_request(caching_desk: AsyncDesk, fake: FakeDesk) -> None:
+    fake.inject(Fault.latency(0.05), route="departments")
+    answers = await asyncio.gather(*(caching_desk.departments() for _ in range(20)))
+    assert all(a == answers[0] for a in answers)
+    assert fake.count("departments") == 1
+
+
+async def test_a_failed_lookup_is_not_cached(caching_desk: AsyncDesk, fake: FakeDesk) -> None:
+    fake.inject(Fault.error(503, "unavailable"), route="ticket_types", on=1)
+    with pytest.raises(ServerError):
+        await caching_desk.ticket_types()
+    await caching_desk.ticket_types()
+    await caching_desk.ticket_types()
+    assert fake.count("ticket_types") == 2
+
+
+async def test_without_a_cache_time_every_lookup_is_sent(desk: AsyncDesk, fake: FakeDesk) -> None:
+    await desk.departments()
+    await desk.departments()
+    assert fake.count("departments") == 2
+
+
+async def test_a_closed_desk_answers_nothing_from_its_cache(caching_desk: AsyncDesk) -> None:
+    await caching_desk.departments()
+    await caching_desk.close()
+    with pytest.raises(DeskClosed):
+        await caching_desk.departments()
+
+
+@pytest.mark.parametrize(("value", "error"), [(-1, InvalidArgument), (float("nan"), InvalidArgument), (float("inf"), InvalidArgument), ("60", InvalidArgumentType), (True, InvalidArgumentType)])
+def test_cache_ttl_is_checked(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="cache_ttl"):
+        AsyncDesk("acme", CANARY, cache_ttl=value)  # type: ignore[arg-type]
