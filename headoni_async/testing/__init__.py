@@ -5,12 +5,24 @@ that implements every route, rule and error of the API reference, seeds
 realistic tickets deterministically, injects faults (``Fault``) per route and
 request number, and logs every request (never the token).
 
-The pytest plugin (installed with the package) adds the fixtures
-``headoni_fake_desk`` and ``headoni_desk``; see ``headoni_async.testing.plugin``.
+The pytest plugin (installed with the package, entry point ``headoni``) adds
+the fixtures ``headoni_fake_desk``, ``headoni_token`` and ``headoni_desk``;
+``fake_desk_fixture`` and ``desk_fixture`` define them again with another
+scope or event-loop scope (see the README, "The fake desk, for your tests").
 """
+
+from _headoni_async_pytest import desk_fixture, fake_desk_fixture
 
 from ._fake import FakeDesk, LoggedRequest
 from ._faults import Fault
 from ._store import ApiFailure, DeskStore
 
-__all__ = ["ApiFailure", "DeskStore", "FakeDesk", "Fault", "LoggedRequest"]
+__all__ = [
+    "ApiFailure",
+    "DeskStore",
+    "FakeDesk",
+    "Fault",
+    "LoggedRequest",
+    "desk_fixture",
+    "fake_desk_fixture",
+]
