@@ -48,7 +48,9 @@ class LoopBinding:
         state = "has ended" if self._loop.is_closed() else "is another, still running, loop"
         raise WrongEventLoop(
             f"the desk {self._name!r} was first used in another event loop, which {state}; "
-            "a desk belongs to one event loop (make one desk per asyncio.run())"
+            "a desk belongs to one event loop (make one desk per asyncio.run(); under pytest-asyncio, "
+            "give a desk fixture the loop_scope of the tests using it, e.g. "
+            "headoni_async.testing.desk_fixture(loop_scope='module'))"
         )
 
     def _arm(self) -> None:
