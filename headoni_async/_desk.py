@@ -40,6 +40,7 @@ from ._models import (
     Ticket,
     TicketPage,
     TicketRecord,
+    TicketSummary,
     TicketType,
     decode_created,
     decode_departments,
@@ -53,6 +54,7 @@ from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, interrupt_reads, send
 from ._version import VERSION
+from ._watch import watch_tickets
 
 __all__ = ["AsyncDesk"]
 
@@ -528,6 +530,44 @@ class AsyncDesk:
             return self._fetch_page(query)
 
         return TicketStream(fetch, cursor=start, prefetch=bool(prefetch), track=self._track, since_id=since)
+
+    def watch(self, *, interval: float = 10.0, since_id: str | None = None) -> AsyncIterator[TicketSummary]:
+        """Watch for new tickets: yield each ticket created after ``since_id``
+        (default: the newest ticket when watching starts), oldest first, then
+        poll every ``interval`` seconds for more, until the caller stops.
+
+        Each poll walks the newest-first list only down to the last ticket
+        already handed out (usually one request). A poll that fails with a
+        ``TransportError``, ``ServerError`` or ``RateLimited`` is logged
+        (WARNING) and tried again after ``interval`` (or the 429's
+        ``Retry-After``, if longer, up to 10 minutes); no ticket is skipped
+        or repeated. ``break``, ``aclose()`` or cancelling the task stops the
+        watch and releases its connection. Ids are assumed to grow with
+        creation time, as the API's snowflake ids do. Needs ``tickets:read``.
+
+        ::
+
+            async for ticket in desk.watch(interval=5):
+                await announce(f"New ticket [#{ticket.number}] {ticket.subject}")
+
+        Raises (here, before any I/O): ``InvalidArgument`` for an interval
+        that is not a positive number of seconds or a ``since_id`` that is not
+        an id, ``InsufficientScope``, ``DeskClosed``. Iterating raises any
+        other failure (``Unauthenticated``, ``InsufficientScope``,
+        ``ResponseDecodeError``, ``DeskClosed``, ...).
+        """
+        wait = _seconds("interval", interval)
+        if wait <= 0:
+            raise InvalidArgument("interval must be a positive number of seconds")
+        since = proto.check_since_id(since_id)
+        proto.require_scope(ROUTES["list_tickets"], self._scopes)
+        if self._closed:
+            raise DeskClosed(f"the desk {self._desk!r} is closed")
+
+        def stream(after: str | None, page_size: int) -> TicketStream:
+            return self.tickets(since_id=after, page_size=page_size, prefetch=False)
+
+        return watch_tickets(stream, since_id=since, interval=wait)
 
     def get_tickets(
         self,
