@@ -1,34 +1,24 @@
-"""AsyncDesk: the session's lifecycle, one generic ``_request()``, and thin
-endpoint methods over it."""
+"""AsyncDesk: the desk's lifecycle, one generic ``_request()`` (the retry loop
+around the transport's ``send`` and the pure response step), and thin
+endpoint methods over it. Everything aiohttp lives in ``_transport``."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import json
-import logging
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
-
-import aiohttp
 
 from . import _protocol as proto
 from ._cache import TTLCache
-from ._config import ENV_VARIABLES, RetryPolicy, Timeouts, env_settings
+from ._config import RetryPolicy, Timeouts, env_settings
 from ._errors import (
     DeskClosed,
-    HeadoniError,
     InvalidArgument,
-    InvalidArgumentType,
-    ResponseDecodeError,
     ServerError,
     TicketNotFound,
     TransportError,
-    error_from_response,
     note_unknown_outcome,
 )
 from ._loopbind import LoopBinding
@@ -49,18 +39,15 @@ from ._models import (
     decode_ticket_record,
     decode_ticket_types,
 )
-from ._pager import TicketStream, await_tracked
+from ._pager import TicketStream, fetch_in_order
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, interrupt_reads, send
-from ._version import VERSION
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Request, Sender, Session, Transport
 from ._watch import watch_tickets
 
 __all__ = ["AsyncDesk"]
 
-logger: Final = logging.getLogger("headoni_async")
 _T = TypeVar("_T")
-_USER_AGENT: Final = f"headoni-async/{VERSION} aiohttp/{aiohttp.__version__}"
 
 
 class AsyncDesk:
@@ -113,31 +100,31 @@ class AsyncDesk:
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         max_connections: int = 32,
-        session: aiohttp.ClientSession | None = None,
+        session: Session | None = None,
         trust_env: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache_ttl: float = 0.0,
+        _transport: Sender | None = None,
     ) -> None:
         self._desk = proto.check_desk_slug(desk)
         self._base_url = proto.desk_base_url(self._desk, base_url)
-        self._headers: Final = {**proto.auth_headers(proto.check_token(token)), "User-Agent": _USER_AGENT}
         self._scopes = proto.check_scopes(scopes)
-        self._retry = _typed("retry", retry, RetryPolicy) or RetryPolicy()
-        self._timeouts = _typed("timeouts", timeouts, Timeouts) or Timeouts()
-        self._max_connections = _positive_int("max_connections", max_connections)
-        self._max_bytes = _positive_int("max_response_bytes", max_response_bytes)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise InvalidArgumentType("session must be an aiohttp.ClientSession")
-        self._session = session
-        self._owns_session = session is None
-        self._trust_env = bool(trust_env)
+        self._retry = proto.check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        # A Sender given by a test replaces the aiohttp transport (and its settings).
+        self._transport: Final = _transport or Transport(
+            self._base_url,
+            proto.check_token(token),
+            timeouts=proto.check_instance("timeouts", timeouts, Timeouts) or Timeouts(),
+            max_connections=proto.check_positive_int("max_connections", max_connections),
+            max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
+            session=session,
+            trust_env=bool(trust_env),
+        )
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._inflight: set[aiohttp.ClientResponse] = set()
-        self._client_timeout = self._make_timeout(None)
         self._retries = 0
         self._loop = LoopBinding(self.close, self._desk)
-        self._cache = TTLCache(_seconds("cache_ttl", cache_ttl))
+        self._cache = TTLCache(proto.check_seconds("cache_ttl", cache_ttl))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncDesk:
@@ -162,16 +149,7 @@ class AsyncDesk:
                 an option of the wrong type.
         """
         settings = env_settings(os.environ if environ is None else environ)
-        clash = sorted(set(settings) & set(options))
-        if clash:
-            raise InvalidArgumentType(
-                f"from_env() reads {', '.join(clash)} from the environment; do not pass them"
-            )
-        for name, variable in ENV_VARIABLES.items():
-            try:
-                _ENV_CHECKS[name](settings[name])
-            except InvalidArgument as exc:
-                raise InvalidArgument(f"{variable}: {exc}") from None
+        proto.check_env_settings(settings, options)
         return cls(settings.pop("desk"), settings.pop("token"), **settings, **options)
 
     # ------------------------------------------------------------------ lifecycle
@@ -207,15 +185,12 @@ class AsyncDesk:
         return self._retries
 
     async def __aenter__(self) -> AsyncDesk:
-        self._get_session()
+        self._loop.check()
+        self._check_open()
+        self._transport.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -228,37 +203,11 @@ class AsyncDesk:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        interrupt_reads(self._inflight)
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        await self._transport.close()
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        self._loop.check()
+    def _check_open(self) -> None:
         if self._closed:
             raise DeskClosed(f"the desk {self._desk!r} is closed")
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=self._trust_env,
-                auto_decompress=True,
-            )
-            # aiohttp re-sends an idempotent request once, silently, when a
-            # kept-alive connection turns out stale. Our RetryPolicy already
-            # retries that failure, so turn the hidden one off: `attempts`
-            # is then the exact number of sends the server sees.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
-            self._session = session
-        return self._session
-
-    def _make_timeout(self, remaining: float | None) -> aiohttp.ClientTimeout:
-        t = self._timeouts
-        total = t.total
-        if remaining is not None:
-            total = remaining if total is None else min(total, remaining)
-        return aiohttp.ClientTimeout(total=total, connect=t.connect, sock_read=t.read)
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
@@ -270,7 +219,7 @@ class AsyncDesk:
         self,
         route: Route,
         *,
-        path: str | None = None,
+        url_path: str | None = None,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, str] | None = None,
     ) -> Any:
@@ -278,83 +227,46 @@ class AsyncDesk:
 
         Raises ``InsufficientScope`` before any I/O when the declared scopes
         lack the route's; ``APIError`` subclasses for error statuses;
-        ``TransportError`` subclasses; ``ResponseDecodeError``; ``DeskClosed``.
+        ``TransportError`` subclasses; ``ResponseDecodeError``; ``DeskClosed``;
+        ``WrongEventLoop``.
         """
         proto.require_scope(route, self._scopes)
-        session = self._get_session()
-        url_path = path or route.path
-        url = self._base_url + url_path
-        headers: Mapping[str, str] = self._headers
-        data = None
-        if body is not None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            headers = {**headers, "Content-Type": "application/json"}
-        label = f"{route.method} {route.path}"
+        self._loop.check()
+        self._check_open()
+        request = Request(route, url_path or route.format(), params, proto.json_body(body))
         sent = 0
 
-        async def attempt(remaining: float) -> RawResponse:
+        async def attempt(remaining: float) -> Any:
             nonlocal sent
             sent += 1
             if self._closed:
-                raise DeskClosed(f"the desk {self._desk!r} was closed during {label}")
-            total = self._timeouts.total
-            if total is not None and total <= remaining:
-                timeout = self._client_timeout
-            else:  # the retry deadline is nearer than the per-attempt total
-                timeout = self._make_timeout(max(remaining, 0.001))
-            started = time.perf_counter()
+                raise self._closed_during(route)
             try:
-                raw = await send(
-                    session,
-                    route.method,
-                    url,
-                    path=route.path,
-                    headers=headers,
-                    params=params,
-                    data=data,
-                    timeout=timeout,
-                    max_bytes=self._max_bytes,
-                    inflight=self._inflight,
-                )
-            except TransportError as exc:
-                _log_attempt(route.method, url_path, type(exc).__name__, sent, started)
+                raw = await self._transport.send(request, remaining=remaining, attempt=sent)
+            except (TransportError, DeskClosed):
                 if self._closed:  # the failure is the close itself: say so, and do not retry
-                    raise DeskClosed(f"the desk {self._desk!r} was closed during {label}") from None
+                    raise self._closed_during(route) from None
                 raise
-            _log_attempt(route.method, url_path, raw.status, sent, started)
-            if raw.status >= 300:
-                raise error_from_response(
-                    raw.status,
-                    _loads_or_none(raw.body),
-                    headers=raw.headers,
-                    method=route.method,
-                    path=route.path,
-                )
-            return raw
+            return proto.decipher_response(route, raw.status, raw.headers, raw.body)
 
         try:
-            raw = await call_with_retries(
+            return await call_with_retries(
                 attempt,
                 policy=self._retry,
                 idempotent=route.idempotent,
-                label=label,
+                label=route.label,
                 sleep=asyncio.sleep,
                 on_retry=self._count_retry,
             )
         except (TransportError, ServerError) as exc:
-            reached = exc.may_have_reached_server if isinstance(exc, TransportError) else True
-            if not route.idempotent and reached:
-                note_unknown_outcome(exc)
+            note_unknown_outcome(exc, idempotent=route.idempotent)
             raise
-        try:
-            return proto.json_loads(raw.body)
-        except ValueError:
-            raise ResponseDecodeError(
-                f"the {raw.status} response body is not JSON", method=route.method, path=route.path
-            ) from None
 
     def _count_retry(self) -> None:
         self._retries += 1
+
+    def _closed_during(self, route: Route) -> DeskClosed:
+        return DeskClosed(f"the desk {self._desk!r} was closed during {route.label}")
 
     # ------------------------------------------------------------------ endpoints
 
@@ -392,8 +304,7 @@ class AsyncDesk:
             department_id=department_id,
             ticket_type_id=ticket_type_id,
         )
-        route = ROUTES["create_ticket"]
-        return decode_created(await self._request(route, body=payload))
+        return decode_created(await self._request(ROUTES["create_ticket"], body=payload))
 
     async def get_ticket(self, id_or_number: int | str) -> Ticket:
         """One ticket with its public messages, by number (``int``, e.g. 1247)
@@ -409,7 +320,7 @@ class AsyncDesk:
             InsufficientScope, Unauthenticated, TokenDeskMismatch, TransportError,
             ResponseDecodeError: as for every call.
         """
-        return decode_ticket(await self._ticket_body(id_or_number), path=ROUTES["get_ticket"].path)
+        return decode_ticket(await self._ticket_body(id_or_number))
 
     async def get_ticket_record(self, id_or_number: int | str) -> TicketRecord:
         """``get_ticket()`` plus the server's own JSON: a ``TicketRecord`` whose
@@ -418,12 +329,13 @@ class AsyncDesk:
 
         Raises what ``get_ticket()`` raises.
         """
-        return decode_ticket_record(await self._ticket_body(id_or_number), path=ROUTES["get_ticket"].path)
+        return decode_ticket_record(await self._ticket_body(id_or_number))
 
     async def _ticket_body(self, id_or_number: int | str) -> Any:
         key = proto.id_or_number(id_or_number)
+        route = ROUTES["get_ticket"]
         try:
-            return await self._request(ROUTES["get_ticket"], path=f"/tickets/{key}")
+            return await self._request(route, url_path=route.format(id_or_number=key))
         except TicketNotFound as exc:
             exc.name_ticket(key)
             raise
@@ -436,8 +348,7 @@ class AsyncDesk:
 
         Raises the errors every call raises (see ``HeadoniError``).
         """
-        route = ROUTES["departments"]
-        return list(await self._cached(route, lambda: self._lookup(route, decode_departments)))
+        return list(await self._cached(ROUTES["departments"], decode_departments))
 
     async def ticket_types(self) -> list[TicketType]:
         """Every non-archived ticket type, in the desk's order. Needs ``tickets:read``.
@@ -447,21 +358,21 @@ class AsyncDesk:
 
         Raises the errors every call raises (see ``HeadoniError``).
         """
-        route = ROUTES["ticket_types"]
-        return list(await self._cached(route, lambda: self._lookup(route, decode_ticket_types)))
+        return list(await self._cached(ROUTES["ticket_types"], decode_ticket_types))
 
     def clear_cache(self) -> None:
         """Forget the cached departments and ticket types (see ``cache_ttl``)."""
         self._cache.clear()
 
-    async def _cached(self, route: Route, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    async def _cached(self, route: Route, decode: Callable[[Any], _T]) -> _T:
         proto.require_scope(route, self._scopes)
-        if self._closed:
-            raise DeskClosed(f"the desk {self._desk!r} is closed")
-        return await self._cache.get(route.name, fetch)
+        self._check_open()
 
-    async def _lookup(self, route: Route, decode: Callable[[Any], _T]) -> _T:
-        return decode(await self._request(route))
+        async def fetch() -> _T:
+            return decode(await self._request(route))
+
+        result: _T = await self._cache.get(route.name, fetch)
+        return result
 
     async def ticket_page(
         self,
@@ -477,13 +388,8 @@ class AsyncDesk:
             InvalidArgument, InvalidStatus, InvalidArgumentType: before any I/O.
             InvalidQuery, InsufficientScope, ...: as for every call.
         """
-        query = proto.list_query(
-            limit=proto.check_page_size(page_size),
-            cursor=proto.check_cursor(cursor),
-            status=None if status is None else proto.status_filter(status),
-            requester_email=_optional_str("requester_email", requester_email),
-        )
-        return await self._fetch_page(query)
+        query = proto.list_filters(page_size=page_size, status=status, requester_email=requester_email)
+        return await self._fetch_page(query(proto.check_cursor(cursor)))
 
     async def _fetch_page(self, query: Mapping[str, str]) -> TicketPage:
         return decode_page(await self._request(ROUTES["list_tickets"], params=query))
@@ -515,21 +421,17 @@ class AsyncDesk:
         ``DeskClosed``. Iterating raises what every call raises.
         """
         proto.require_scope(ROUTES["list_tickets"], self._scopes)
-        if self._closed:
-            raise DeskClosed(f"the desk {self._desk!r} is closed")
-        limit = proto.check_page_size(page_size)
-        status_value = None if status is None else proto.status_filter(status)
-        email = _optional_str("requester_email", requester_email)
+        self._check_open()
+        query = proto.list_filters(page_size=page_size, status=status, requester_email=requester_email)
         start = proto.check_cursor(cursor)
         since = proto.check_since_id(since_id)
-
-        def fetch(page_cursor: str | None) -> Awaitable[TicketPage]:
-            query = proto.list_query(
-                limit=limit, cursor=page_cursor, status=status_value, requester_email=email
-            )
-            return self._fetch_page(query)
-
-        return TicketStream(fetch, cursor=start, prefetch=bool(prefetch), track=self._track, since_id=since)
+        return TicketStream(
+            lambda page_cursor: self._fetch_page(query(page_cursor)),
+            cursor=start,
+            prefetch=bool(prefetch),
+            track=self._track,
+            since_id=since,
+        )
 
     def watch(self, *, interval: float = 10.0, since_id: str | None = None) -> AsyncIterator[TicketSummary]:
         """Watch for new tickets: yield each ticket created after ``since_id``
@@ -556,13 +458,12 @@ class AsyncDesk:
         other failure (``Unauthenticated``, ``InsufficientScope``,
         ``ResponseDecodeError``, ``DeskClosed``, ...).
         """
-        wait = _seconds("interval", interval)
+        wait = proto.check_seconds("interval", interval)
         if wait <= 0:
             raise InvalidArgument("interval must be a positive number of seconds")
         since = proto.check_since_id(since_id)
         proto.require_scope(ROUTES["list_tickets"], self._scopes)
-        if self._closed:
-            raise DeskClosed(f"the desk {self._desk!r} is closed")
+        self._check_open()
 
         def stream(after: str | None, page_size: int) -> TicketStream:
             return self.tickets(since_id=after, page_size=page_size, prefetch=False)
@@ -615,104 +516,13 @@ class AsyncDesk:
         fetch: Callable[[str], Awaitable[_T]],
         name: str,
     ) -> AsyncIterator[_T]:
-        keys = [proto.id_or_number(x) for x in _iterable("ids", ids)]
-        limit = _positive_int("concurrency", concurrency)
-        if missing not in ("raise", "skip"):
-            raise InvalidArgument(f"missing must be 'raise' or 'skip', not {missing!r}")
-        skip = missing == "skip"
+        keys = proto.check_ticket_keys(ids)
+        limit = proto.check_positive_int("concurrency", concurrency)
+        skip = proto.check_missing(missing)
         proto.require_scope(ROUTES["get_ticket"], self._scopes)
-        gate = asyncio.Semaphore(limit)
-
-        async def one(key: str) -> _T | None:
-            async with gate:
-                try:
-                    return await fetch(key)
-                except TicketNotFound:
-                    if skip:
-                        return None
-                    raise
-                except HeadoniError as exc:
-                    exc.add_note(f"{name}: while fetching ticket {key}")
-                    raise
-
-        window: collections.deque[asyncio.Task[_T | None]] = collections.deque()
-        pending = iter(keys)
-
-        def launch() -> None:
-            for key in pending:
-                task = asyncio.ensure_future(one(key))
-                self._track(task)
-                window.append(task)
-                if len(window) >= 2 * limit:  # keep the pipe full past a slow head
-                    return
-
-        try:
-            launch()
-            while window:
-                item = await await_tracked(window[0])
-                del window[0]
-                launch()
-                if item is not None:
-                    yield item
-        finally:
-            for task in window:
-                task.cancel()
-            if window:
-                with contextlib.suppress(BaseException):
-                    await asyncio.gather(*window, return_exceptions=True)
-
-
-_ENV_CHECKS: Final[Mapping[str, Any]] = {
-    "desk": proto.check_desk_slug,
-    "token": proto.check_token,
-    "base_url": lambda url: url is None or proto.desk_base_url("acme", url),
-    "scopes": proto.check_scopes,
-}
-
-
-def _log_attempt(method: str, path: str, outcome: int | str, number: int, started: float) -> None:
-    # One DEBUG record per attempt: what was sent, what came of it, never a header.
-    if logger.isEnabledFor(logging.DEBUG):
-        elapsed = (time.perf_counter() - started) * 1000
-        logger.debug("%s %s -> %s (attempt %d) in %.1f ms", method, path, outcome, number, elapsed)
-
-
-def _loads_or_none(body: bytes) -> Any:
-    try:
-        return proto.json_loads(body) if body else None
-    except ValueError:
-        return None
-
-
-def _typed(name: str, value: _T | None, cls: type[_T]) -> _T | None:
-    if value is not None and not isinstance(value, cls):
-        raise InvalidArgumentType(f"{name} must be a {cls.__name__}")
-    return value
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentType(f"{name} must be an int")
-    if value < 1:
-        raise InvalidArgument(f"{name} must be at least 1, not {value}")
-    return value
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgumentType(f"{name} must be a number of seconds")
-    if not 0 <= value < float("inf"):
-        raise InvalidArgument(f"{name} must be a finite number of seconds, at least 0, not {value!r}")
-    return float(value)
-
-
-def _optional_str(name: str, value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidArgumentType(f"{name} must be a str")
-    return value
-
-
-def _iterable(name: str, value: object) -> Iterable[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidArgumentType(f"{name} must be an iterable of ticket numbers or ids, not a single value")
-    return value
+        window = fetch_in_order(
+            fetch, keys, concurrency=limit, track=self._track, skip_missing=skip, name=name
+        )
+        async with contextlib.aclosing(window):
+            async for item in window:
+                yield item

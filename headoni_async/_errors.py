@@ -325,8 +325,15 @@ class TransportError(HeadoniError):
         super().__init__(f"{where}{message}")
 
 
-def note_unknown_outcome(exc: HeadoniError) -> None:
-    """Say in ``exc``'s message that a create may or may not have happened."""
+def note_unknown_outcome(exc: HeadoniError, *, idempotent: bool) -> None:
+    """Say in ``exc``'s message that a create may or may not have happened,
+    when it did not succeed on a route that is not idempotent and the request
+    may have reached the server (a 5xx answer, or a transport failure after
+    the connection was made)."""
+    if idempotent or not isinstance(exc, TransportError | ServerError):
+        return
+    if isinstance(exc, TransportError) and not exc.may_have_reached_server:
+        return
     exc.args = (f"{exc}; the ticket may or may not have been created: look it up before creating it again",)
 
 

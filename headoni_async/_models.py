@@ -26,6 +26,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import InvalidArgumentType, ResponseDecodeError
+from ._routes import ROUTES, Route
 
 __all__ = [
     "AuthorKind",
@@ -453,7 +454,7 @@ def to_api_json(model: Any) -> Any:
     return _UNCONVERTER.unstructure(model)
 
 
-def _structure(data: Any, cls: type[_T], method: str, path: str) -> _T:
+def _structure(data: Any, cls: type[_T], route: Route) -> _T:
     try:
         return _CONVERTER.structure(data, cls)
     except ResponseDecodeError:
@@ -462,44 +463,44 @@ def _structure(data: Any, cls: type[_T], method: str, path: str) -> _T:
         raise ResponseDecodeError(
             f"response body is not the documented shape of {cls.__name__.lstrip('_')}: "
             f"{type(exc).__name__}: {exc}",
-            method=method,
-            path=path,
+            method=route.method,
+            path=route.template,
         ) from None
 
 
-def decode_page(data: Any, *, method: str = "GET", path: str = "/tickets") -> TicketPage:
+def decode_page(data: Any, *, route: Route = ROUTES["list_tickets"]) -> TicketPage:
     """``GET /tickets`` body -> ``TicketPage``. Raises ``ResponseDecodeError``."""
-    page = _structure(data, _Page, method, path)
+    page = _structure(data, _Page, route)
     cursor = page.next_cursor
     if cursor is not None and not (cursor.isascii() and _DIGITS.fullmatch(cursor)):
-        raise ResponseDecodeError(f"nextCursor {cursor!r} is not a ticket id", method=method, path=path)
+        raise ResponseDecodeError(
+            f"nextCursor {cursor!r} is not a ticket id", method=route.method, path=route.template
+        )
     # The structuring above proved data["tickets"] a list of ticket objects.
     return TicketPage(page.tickets, cursor, tuple(data["tickets"]))
 
 
-def decode_ticket_record(
-    data: Any, *, method: str = "GET", path: str = "/tickets/{id_or_number}"
-) -> TicketRecord:
+def decode_ticket_record(data: Any, *, route: Route = ROUTES["get_ticket"]) -> TicketRecord:
     """``GET /tickets/{idOrNumber}`` body -> ``TicketRecord``. Raises ``ResponseDecodeError``."""
-    ticket = _structure(data, _TicketEnvelope, method, path).ticket
+    ticket = _structure(data, _TicketEnvelope, route).ticket
     return TicketRecord(ticket, data["ticket"])
 
 
-def decode_ticket(data: Any, *, method: str = "GET", path: str = "/tickets/{id_or_number}") -> Ticket:
+def decode_ticket(data: Any, *, route: Route = ROUTES["get_ticket"]) -> Ticket:
     """``GET /tickets/{idOrNumber}`` body -> ``Ticket``. Raises ``ResponseDecodeError``."""
-    return _structure(data, _TicketEnvelope, method, path).ticket
+    return _structure(data, _TicketEnvelope, route).ticket
 
 
-def decode_created(data: Any, *, method: str = "POST", path: str = "/tickets") -> CreatedTicket:
+def decode_created(data: Any, *, route: Route = ROUTES["create_ticket"]) -> CreatedTicket:
     """``POST /tickets`` body -> ``CreatedTicket``. Raises ``ResponseDecodeError``."""
-    return _structure(data, _CreatedEnvelope, method, path).ticket
+    return _structure(data, _CreatedEnvelope, route).ticket
 
 
-def decode_departments(data: Any, *, method: str = "GET", path: str = "/departments") -> list[Department]:
+def decode_departments(data: Any, *, route: Route = ROUTES["departments"]) -> list[Department]:
     """``GET /departments`` body -> departments. Raises ``ResponseDecodeError``."""
-    return list(_structure(data, _Departments, method, path).departments)
+    return list(_structure(data, _Departments, route).departments)
 
 
-def decode_ticket_types(data: Any, *, method: str = "GET", path: str = "/ticket-types") -> list[TicketType]:
+def decode_ticket_types(data: Any, *, route: Route = ROUTES["ticket_types"]) -> list[TicketType]:
     """``GET /ticket-types`` body -> ticket types. Raises ``ResponseDecodeError``."""
-    return list(_structure(data, _TicketTypes, method, path).ticket_types)
+    return list(_structure(data, _TicketTypes, route).ticket_types)

@@ -1,5 +1,6 @@
 """The ticket stream: ``GET /tickets`` page by page, one page prefetched,
-resumable from any ticket.
+resumable from any ticket; and its sibling, the bulk-fetch window that runs
+many single-ticket calls at once and hands them out in input order.
 
 The API's cursor is a ticket id ("tickets whose id is less than it"), so the
 stream's resume token is simply the id of the last ticket it handed out. A
@@ -11,18 +12,21 @@ misbehaving server cannot make it hand out a ticket twice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import operator
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from ._errors import DeskClosed, InvalidArgument, ResponseDecodeError
+from ._errors import DeskClosed, HeadoniError, InvalidArgument, ResponseDecodeError, TicketNotFound
 from ._models import TicketPage, TicketSummary
+from ._routes import ROUTES
 
-__all__ = ["TicketStream"]
+__all__ = ["TicketStream", "await_tracked", "fetch_in_order"]
 
 FetchPage = Callable[[str | None], Awaitable[TicketPage]]
+Track = Callable[[asyncio.Task[Any]], None]
 
 
 class TicketStream:
@@ -56,7 +60,7 @@ class TicketStream:
         *,
         cursor: str | None,
         prefetch: bool,
-        track: Callable[[asyncio.Task[TicketPage]], None],
+        track: Track,
         since_id: str | None = None,
     ) -> None:
         self._fetch = fetch
@@ -166,6 +170,73 @@ _Gen = AsyncGenerator[Any, None]
 _T = TypeVar("_T")
 
 
+class _Skipped:
+    """The result of a fetch left out (``skip_missing``): never handed out."""
+
+
+_SKIPPED: Final = _Skipped()
+
+
+async def fetch_in_order(
+    fetch: Callable[[str], Awaitable[_T]],
+    keys: Sequence[str],
+    *,
+    concurrency: int,
+    track: Track,
+    skip_missing: bool = False,
+    name: str = "fetch",
+) -> AsyncGenerator[_T, None]:
+    """``fetch(key)`` for every key, at most ``concurrency`` at once, yielded
+    in the keys' order.
+
+    Up to twice ``concurrency`` fetches are started ahead, so one slow head
+    does not drain the pipe. The first failure is raised at its place in the
+    order, after the results before it were yielded, with a note naming its
+    key (``name`` says which call); the fetches after it are cancelled (and
+    awaited) when the generator ends, however it ends. With ``skip_missing``
+    a ``TicketNotFound`` leaves its key out instead.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> _T | _Skipped:
+        async with gate:
+            try:
+                return await fetch(key)
+            except TicketNotFound:
+                if skip_missing:
+                    return _SKIPPED
+                raise
+            except HeadoniError as exc:
+                exc.add_note(f"{name}: while fetching ticket {key}")
+                raise
+
+    window: collections.deque[asyncio.Task[_T | _Skipped]] = collections.deque()
+    pending = iter(keys)
+
+    def launch() -> None:
+        for key in pending:
+            task = asyncio.ensure_future(one(key))
+            track(task)
+            window.append(task)
+            if len(window) >= 2 * concurrency:  # keep the pipe full past a slow head
+                return
+
+    try:
+        launch()
+        while window:
+            result = await await_tracked(window[0])
+            del window[0]
+            launch()
+            if not isinstance(result, _Skipped):
+                yield result
+    finally:
+        for task in window:
+            task.cancel()
+        if window:
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*window, return_exceptions=True)
+
+
 async def await_tracked(task: asyncio.Task[_T]) -> _T:
     """Await a task the desk tracks. If the desk cancelled it (``close()``)
     while this task was not itself cancelled, say so with ``DeskClosed``
@@ -224,4 +295,5 @@ def _check_order(page: TicketPage, cursor: str | None) -> None:
 
 
 def _order_error(text: str) -> ResponseDecodeError:
-    return ResponseDecodeError(text, method="GET", path="/tickets")
+    route = ROUTES["list_tickets"]
+    return ResponseDecodeError(text, method=route.method, path=route.template)

@@ -1,6 +1,8 @@
 """Pure protocol decisions: validating arguments, building URLs, headers, query
-strings and bodies, and decoding JSON. No I/O and no event loop here, so all of
-it is tested synchronously (the habit of gidgethub's ``sansio``)."""
+strings and bodies, decoding JSON, and the response step
+(``decipher_response``: route, status, headers, body -> JSON or exception).
+No I/O and no event loop here, so all of it is tested synchronously (the habit
+of gidgethub's ``sansio``)."""
 
 from __future__ import annotations
 
@@ -10,35 +12,51 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+from ._config import ENV_VARIABLES
 from ._errors import (
     InsufficientScope,
     InvalidArgument,
     InvalidArgumentType,
     InvalidId,
     InvalidStatus,
+    ResponseDecodeError,
+    error_from_response,
 )
 from ._routes import SCOPES, Route
 
 __all__ = [
     "MAX_PAGE_SIZE",
     "auth_headers",
+    "check_env_settings",
+    "check_instance",
+    "check_missing",
+    "check_optional_id",
+    "check_optional_str",
     "check_page_size",
+    "check_positive_int",
     "check_scopes",
+    "check_seconds",
     "check_since_id",
+    "check_ticket_keys",
     "check_token",
     "create_body",
+    "decipher_response",
     "desk_base_url",
     "id_or_number",
+    "json_body",
     "json_dumpb",
     "json_dumps",
     "json_loads",
+    "list_filters",
     "list_query",
     "require_scope",
     "status_filter",
 ]
+
+_T = TypeVar("_T")
 
 MAX_PAGE_SIZE: Final = 100
 STATUS_KEYWORDS: Final = frozenset({"open", "awaiting_reply", "resolved", "closed"})
@@ -268,10 +286,88 @@ def require_scope(route: Route, scopes: frozenset[str] | None) -> None:
         f'requires "{route.scope}"; the token was declared with {sorted(scopes)} '
         "(checked locally, no request was sent)",
         method=route.method,
-        path=route.path,
+        path=route.template,
     )
     exc.required_scope = route.scope
     raise exc
+
+
+# --------------------------------------------------------------------------- argument checks
+# One helper per rule; each raises InvalidArgumentType (a TypeError) for a
+# wrong type and InvalidArgument (a ValueError) for a wrong value.
+
+
+def check_instance(name: str, value: _T | None, cls: type[_T]) -> _T | None:
+    """``value`` if it is ``None`` or a ``cls``; else ``InvalidArgumentType``."""
+    if value is not None and not isinstance(value, cls):
+        raise InvalidArgumentType(f"{name} must be a {cls.__name__}")
+    return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """An int of at least 1 (a bool is not an int here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(f"{name} must be an int")
+    if value < 1:
+        raise InvalidArgument(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def check_optional_str(name: str, value: object) -> str | None:
+    """``None`` or a str."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidArgumentType(f"{name} must be a str or None, not {type(value).__name__}")
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A finite number of seconds, at least 0 (a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(f"{name} must be a number of seconds")
+    if not 0 <= value < float("inf"):
+        raise InvalidArgument(f"{name} must be a finite number of seconds, at least 0, not {value!r}")
+    return float(value)
+
+
+def check_missing(missing: object) -> bool:
+    """``missing=``: ``"raise"`` or ``"skip"``; returns whether to skip."""
+    if missing not in ("raise", "skip"):
+        raise InvalidArgument(f"missing must be 'raise' or 'skip', not {missing!r}")
+    return missing == "skip"
+
+
+_ENV_CHECKS: Final[Mapping[str, Callable[[Any], object]]] = {
+    "desk": check_desk_slug,
+    "token": check_token,
+    "base_url": lambda url: url is None or desk_base_url("acme", url),
+    "scopes": check_scopes,
+}
+
+
+def check_env_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """Check the settings ``AsyncDesk.from_env`` read, naming the variable
+    (never the token's value) in the error, and that ``options`` repeat none."""
+    clash = sorted(set(settings) & set(options))
+    if clash:
+        raise InvalidArgumentType(
+            f"from_env() reads {', '.join(clash)} from the environment; do not pass them"
+        )
+    for name, variable in ENV_VARIABLES.items():
+        try:
+            _ENV_CHECKS[name](settings[name])
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{variable}: {exc}") from None
+
+
+def check_ticket_keys(ids: object) -> list[str]:
+    """Many tickets' ``{idOrNumber}`` segments, each checked by ``id_or_number``.
+
+    A single str, bytes or int is refused (``InvalidArgumentType``) rather than
+    taken as a collection of characters.
+    """
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InvalidArgumentType("ids must be an iterable of ticket numbers or ids, not a single value")
+    return [id_or_number(x) for x in ids]
 
 
 def id_or_number(value: object) -> str:
@@ -324,22 +420,43 @@ def check_page_size(page_size: object) -> int:
     return page_size
 
 
+def check_optional_id(name: str, value: object) -> str | None:
+    """``None`` or an id: a str of ASCII digits, or an int (returned as its digits)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgumentType(f"{name} must be an id (str of digits) or None, not {type(value).__name__}")
+    text = str(value)
+    if not text.isascii() or not _DIGITS.fullmatch(text):
+        raise InvalidArgument(f"{name} must be an id of digits, not {value!r}")
+    return text
+
+
 def check_cursor(cursor: object) -> str | None:
     """A resume cursor: ``None`` or a ticket id (str of digits, or an int)."""
-    if cursor is None:
-        return None
-    if isinstance(cursor, bool) or not isinstance(cursor, int | str):
-        raise InvalidArgumentType("cursor must be a ticket id (str of digits) or None")
-    text = str(cursor)
-    if not text.isascii() or not _DIGITS.fullmatch(text):
-        raise InvalidArgument(f"cursor must be a ticket id of digits, not {cursor!r}")
-    return text
+    return check_optional_id("cursor", cursor)
 
 
 def check_since_id(since_id: object) -> str | None:
     """``since_id``: ``None`` or a ticket id (str of digits, or an int).
     Raises ``InvalidArgument`` or ``InvalidArgumentType``."""
-    return _optional_id("since_id", since_id)
+    return check_optional_id("since_id", since_id)
+
+
+def list_filters(
+    *, page_size: object, status: object, requester_email: object
+) -> Callable[[str | None], dict[str, str]]:
+    """Check a listing's filters once, before any I/O, and return the maker of
+    each page's query from that page's cursor. Raises what ``check_page_size``,
+    ``status_filter`` and ``check_optional_str`` raise."""
+    limit = check_page_size(page_size)
+    status_value = None if status is None else status_filter(status)
+    email = check_optional_str("requester_email", requester_email)
+
+    def query(cursor: str | None) -> dict[str, str]:
+        return list_query(limit=limit, cursor=cursor, status=status_value, requester_email=email)
+
+    return query
 
 
 def list_query(
@@ -354,23 +471,6 @@ def list_query(
     if requester_email is not None:
         query["requesterEmail"] = requester_email
     return query
-
-
-def _optional_str(name: str, value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidArgumentType(f"{name} must be a str or None, not {type(value).__name__}")
-
-
-def _optional_id(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InvalidArgumentType(f"{name} must be an id (str of digits), not {type(value).__name__}")
-    text = str(value)
-    if not text.isascii() or not _DIGITS.fullmatch(text):
-        raise InvalidArgument(f"{name} must be an id of digits, not {value!r}")
-    return text
 
 
 def create_body(
@@ -401,8 +501,8 @@ def create_body(
     if isinstance(priority, Enum):
         priority = priority.value
     for key, value in (
-        ("name", _optional_str("name", name)),
-        ("priority", _optional_str("priority", priority)),
+        ("name", check_optional_str("name", name)),
+        ("priority", check_optional_str("priority", priority)),
     ):
         if value is not None:
             out[key] = value
@@ -410,7 +510,45 @@ def create_body(
         ("departmentId", "department_id", department_id),
         ("ticketTypeId", "ticket_type_id", ticket_type_id),
     ):
-        checked = _optional_id(arg, value)
+        checked = check_optional_id(arg, value)
         if checked is not None:
             out[key] = checked
     return out
+
+
+def json_body(body: Mapping[str, str] | None) -> bytes | None:
+    """A request body as UTF-8 JSON bytes (``None`` for no body)."""
+    if body is None:
+        return None
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+# --------------------------------------------------------------------------- the response step
+
+
+def decipher_response(route: Route, status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """The decoded JSON of a 2xx response, or the exception for any other.
+
+    Pure: ``(route, status, headers, body)`` in, a value out or an exception
+    raised, as gidgethub's ``sansio.decipher_response``. A status of 300 or
+    more raises its ``APIError`` subclass (the body read as a Headoni error
+    document when it is one; ``Retry-After`` and ``Location`` taken from the
+    headers). A 2xx body that is not JSON raises ``ResponseDecodeError``.
+    """
+    if status >= 300:
+        raise error_from_response(
+            status, _loads_or_none(body), headers=headers, method=route.method, path=route.template
+        )
+    try:
+        return json_loads(body)
+    except ValueError:
+        raise ResponseDecodeError(
+            f"the {status} response body is not JSON", method=route.method, path=route.template
+        ) from None
+
+
+def _loads_or_none(body: bytes) -> Any:
+    try:
+        return json_loads(body) if body else None
+    except ValueError:
+        return None

@@ -1,27 +1,35 @@
-"""The one seam to aiohttp: send one request, read a bounded body, and turn
-every aiohttp failure into one of ours.
+"""The one seam to aiohttp: the session and connector, the timeouts, the
+responses being read, and ``send``: one frozen ``Request`` in, one
+``RawResponse`` out, every aiohttp failure turned into one of ours.
 
-Nothing else in the package touches ``aiohttp.ClientSession``. ``map_exception``
-is the complete map of foreign exceptions (tests walk every subclass of
+Nothing else on the request path imports aiohttp. ``map_exception`` is the
+complete map of foreign exceptions (tests walk every subclass of
 ``aiohttp.ClientError`` through it). Exceptions that can carry the request's
 headers (``ClientResponseError`` holds ``request_info``, token included) are
 never chained to ours, so no traceback or ``__cause__`` can leak the token.
+The token itself is held by an object whose repr is redacted, and the headers
+that carry it are built in the call to aiohttp, never kept in a local here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Protocol, TypeAlias
 
 import aiohttp
 import attrs
 
+from ._config import Timeouts
 from ._errors import (
     ConnectError,
     ConnectTimeout,
+    DeskClosed,
     HeadoniError,
     InvalidArgument,
+    InvalidArgumentType,
     NetworkError,
     ProtocolError,
     ReadTimeout,
@@ -29,10 +37,43 @@ from ._errors import (
     TLSError,
     TransportError,
 )
+from ._routes import Route
+from ._version import VERSION
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "interrupt_reads", "map_exception", "send"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "USER_AGENT",
+    "RawResponse",
+    "Request",
+    "Sender",
+    "Session",
+    "Transport",
+    "map_exception",
+]
+
+logger: Final = logging.getLogger("headoni_async")
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+USER_AGENT: Final = f"headoni-async/{VERSION} aiohttp/{aiohttp.__version__}"
+
+Session: TypeAlias = aiohttp.ClientSession
+"""The session type a caller may inject (``AsyncDesk(session=...)``)."""
+
+
+@attrs.frozen
+class Request:
+    """One API call as the desk hands it to the transport. Holds no secret.
+
+    ``url_path`` is the concrete path (``route.format(...)``); ``body`` is
+    JSON bytes or ``None``; ``timeouts`` replaces the transport's own for
+    this call when given.
+    """
+
+    route: Route
+    url_path: str
+    params: Mapping[str, str] | None = None
+    body: bytes | None = None
+    timeouts: Timeouts | None = None
 
 
 @attrs.frozen
@@ -44,6 +85,183 @@ class RawResponse:
     body: bytes
 
 
+class Sender(Protocol):
+    """What the desk needs of a transport: ``Transport``, or a test's fake
+    that answers ``send`` with raw responses and never opens a socket."""
+
+    def open(self) -> object:
+        """Get ready to send (the desk calls it on ``async with``)."""
+
+    async def send(
+        self, request: Request, *, remaining: float | None = None, attempt: int = 1
+    ) -> RawResponse:
+        """One attempt: a raw response, or a ``TransportError``."""
+
+    async def close(self) -> None:
+        """Release everything; idempotent."""
+
+
+class _Credentials:
+    """The headers every request carries, token included; the repr never shows them."""
+
+    __slots__ = ("_json", "_plain")
+
+    def __init__(self, token: str) -> None:
+        self._plain: Final = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._json: Final = {**self._plain, "Content-Type": "application/json"}
+
+    def headers(self, *, json_body: bool) -> Mapping[str, str]:
+        return self._json if json_body else self._plain
+
+    def __repr__(self) -> str:
+        return "<credentials (redacted)>"
+
+
+class Transport:
+    """Sends requests to one API base URL over one pooled aiohttp session.
+
+    It owns the session and connector it makes (a ``session`` passed in is
+    used as is and never closed), turns ``Timeouts`` into aiohttp's, keeps
+    the responses whose bodies are being read so that ``close()`` can wake
+    them, and maps every failure to a ``TransportError``.
+
+    Raises:
+        InvalidArgumentType: ``session`` is not an ``aiohttp.ClientSession``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeouts: Timeouts,
+        max_connections: int,
+        max_response_bytes: int,
+        session: Session | None = None,
+        trust_env: bool = False,
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidArgumentType("session must be an aiohttp.ClientSession")
+        self._base_url = base_url
+        self._credentials = _Credentials(token)
+        self._timeouts = timeouts
+        self._default_timeout = _client_timeout(timeouts, None)
+        self._max_connections = max_connections
+        self._max_bytes = max_response_bytes
+        self._session = session
+        self._owns_session = session is None
+        self._trust_env = trust_env
+        self._closed = False
+        self._inflight: set[aiohttp.ClientResponse] = set()
+
+    def __repr__(self) -> str:
+        return f"<Transport {self._base_url!r} {'closed' if self._closed else 'open'}>"
+
+    def open(self) -> Session:
+        """The session, made on first use. Raises ``DeskClosed`` after ``close()``."""
+        if self._session is not None:
+            return self._session
+        if self._closed:
+            raise DeskClosed("the transport is closed")
+        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+        session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env, auto_decompress=True)
+        # aiohttp re-sends an idempotent request once, silently, when a
+        # kept-alive connection turns out stale. Our RetryPolicy already
+        # retries that failure, so turn the hidden one off: `attempts` is
+        # then the exact number of sends the server sees.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._session = session
+        return session
+
+    async def close(self) -> None:
+        """Fail the body reads in progress and close the session this
+        transport made (an injected one is left open). Idempotent."""
+        self._closed = True
+        _interrupt_reads(self._inflight)
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    async def send(
+        self, request: Request, *, remaining: float | None = None, attempt: int = 1
+    ) -> RawResponse:
+        """Send one request and read its whole body; redirects are never followed.
+
+        ``remaining`` (seconds left of the caller's deadline) bounds this
+        attempt's total timeout. One DEBUG record names the request, its
+        outcome, ``attempt`` (its number among the call's sends) and how long
+        it took; never a header. Raises a ``TransportError`` subclass,
+        ``ResponseTooLarge``, ``InvalidArgument`` (a URL aiohttp refuses) or
+        ``DeskClosed``; never an aiohttp exception.
+        """
+        session = self._session or self.open()
+        timeouts = request.timeouts
+        if timeouts is None:
+            total = self._timeouts.total
+            timeout = self._default_timeout
+            if remaining is not None and (total is None or total > remaining):
+                timeout = _client_timeout(self._timeouts, remaining)
+        else:
+            timeout = _client_timeout(timeouts, remaining)
+        started = time.perf_counter()
+        try:
+            raw = await self._send(session, request, timeout)
+        except (TransportError, ResponseTooLarge, InvalidArgument) as exc:
+            _log_attempt(request, type(exc).__name__, attempt, started)
+            raise
+        _log_attempt(request, raw.status, attempt, started)
+        return raw
+
+    async def _send(
+        self, session: Session, request: Request, client_timeout: aiohttp.ClientTimeout
+    ) -> RawResponse:
+        route = request.route
+        failure: HeadoniError | None = None
+        try:
+            async with session.request(
+                route.method,
+                self._base_url + request.url_path,
+                headers=self._credentials.headers(json_body=request.body is not None),
+                params=request.params,
+                data=request.body,
+                timeout=client_timeout,
+                allow_redirects=False,
+            ) as resp:
+                self._inflight.add(resp)
+                try:
+                    body = await _read_capped(resp, self._max_bytes, route)
+                finally:
+                    self._inflight.discard(resp)
+                return RawResponse(resp.status, resp.headers, body)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            mapped = map_exception(exc, route)
+            if isinstance(exc, aiohttp.ClientResponseError):
+                failure = mapped  # raised below, outside the handler: no __context__ to request_info
+            else:
+                raise mapped from exc
+        raise failure
+
+
+def _log_attempt(request: Request, outcome: int | str, attempt: int, started: float) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        elapsed = (time.perf_counter() - started) * 1000
+        method, url_path = request.route.method, request.url_path
+        logger.debug("%s %s -> %s (attempt %d) in %.1f ms", method, url_path, outcome, attempt, elapsed)
+
+
+def _client_timeout(timeouts: Timeouts, remaining: float | None) -> aiohttp.ClientTimeout:
+    total = timeouts.total
+    if remaining is not None:
+        remaining = max(remaining, 0.001)
+        total = remaining if total is None else min(total, remaining)
+    return aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=timeouts.read)
+
+
 _TLS_ERRORS: Final = (
     aiohttp.ClientConnectorCertificateError,
     aiohttp.ClientConnectorSSLError,
@@ -52,12 +270,12 @@ _TLS_ERRORS: Final = (
 )
 
 
-def map_exception(exc: BaseException, *, method: str, path: str) -> HeadoniError:
-    """Our exception for a failure raised while sending or reading. Pure."""
+def map_exception(exc: BaseException, route: Route) -> HeadoniError:
+    """Our exception for a failure raised while sending ``route`` or reading its answer. Pure."""
     cls, message, reached = _classify(exc)
     if not issubclass(cls, TransportError):
-        return cls(f"{method} {path}: {message}")
-    return cls(message, method=method, path=path, may_have_reached_server=reached)
+        return cls(f"{route.label}: {message}")
+    return cls(message, method=route.method, path=route.template, may_have_reached_server=reached)
 
 
 def _classify(exc: BaseException) -> tuple[type[TransportError] | type[InvalidArgument], str, bool]:
@@ -88,7 +306,7 @@ def _classify(exc: BaseException) -> tuple[type[TransportError] | type[InvalidAr
     return TransportError, f"the request failed ({name})", True
 
 
-def interrupt_reads(inflight: set[aiohttp.ClientResponse]) -> None:
+def _interrupt_reads(inflight: set[aiohttp.ClientResponse]) -> None:
     """Fail every body read in progress, before its session closes.
 
     aiohttp's ``ResponseHandler.close()`` drops the body's reader before the
@@ -99,11 +317,13 @@ def interrupt_reads(inflight: set[aiohttp.ClientResponse]) -> None:
         resp.content.set_exception(aiohttp.ClientConnectionError("the desk was closed"))
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, method: str, path: str) -> bytes:
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, route: Route) -> bytes:
     declared = resp.content_length
     if declared is not None and declared > max_bytes:
         raise ResponseTooLarge(
-            f"the server announced {declared} bytes, past the cap of {max_bytes}", method=method, path=path
+            f"the server announced {declared} bytes, past the cap of {max_bytes}",
+            method=route.method,
+            path=route.template,
         )
     chunks: list[bytes] = []
     size = 0
@@ -111,55 +331,8 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, method: str
     while chunk := await resp.content.readany():
         size += len(chunk)
         if size > max_bytes:
-            raise ResponseTooLarge(f"the body passed the cap of {max_bytes} bytes", method=method, path=path)
+            raise ResponseTooLarge(
+                f"the body passed the cap of {max_bytes} bytes", method=route.method, path=route.template
+            )
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def send(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    path: str,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None,
-    data: bytes | None,
-    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's per-request timeouts, passed through
-    max_bytes: int,
-    inflight: set[aiohttp.ClientResponse] | None = None,
-) -> RawResponse:
-    """Send one request and read its whole body; redirects are never followed.
-
-    Raises a ``TransportError`` subclass, ``ResponseTooLarge`` or
-    ``InvalidArgument``; never an aiohttp exception. ``path`` names the request
-    in errors (the route's path, without the host). While its body is read the
-    response sits in ``inflight``, so that ``interrupt_reads`` can wake it.
-    """
-    failure: HeadoniError | None = None
-    try:
-        async with session.request(
-            method,
-            url,
-            headers=headers,
-            params=params,
-            data=data,
-            timeout=timeout,
-            allow_redirects=False,
-        ) as resp:
-            if inflight is None:
-                body = await _read_capped(resp, max_bytes, method, path)
-            else:
-                inflight.add(resp)
-                try:
-                    body = await _read_capped(resp, max_bytes, method, path)
-                finally:
-                    inflight.discard(resp)
-            return RawResponse(resp.status, resp.headers, body)
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        mapped = map_exception(exc, method=method, path=path)
-        if isinstance(exc, aiohttp.ClientResponseError):
-            failure = mapped  # raised below, outside the handler: no __context__ to request_info
-        else:
-            raise mapped from exc
-    raise failure

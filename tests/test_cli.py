@@ -14,9 +14,9 @@ import pytest
 
 from headoni_async.cli import main
 from headoni_async.testing import FakeDesk, Fault
-from tests.test_models import SUMMARY
 
 from .conftest import CANARY
+from .documents import SUMMARY
 
 
 @pytest.fixture

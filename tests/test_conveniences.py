@@ -78,7 +78,15 @@ _tickets = st.builds(
     st.lists(_messages, max_size=3).map(tuple),
 )
 _summaries = st.builds(
-    TicketSummary, _ids, st.integers(1, 10**12), _text, _priorities, _statuses, _requesters, _moments, _moments
+    TicketSummary,
+    _ids,
+    st.integers(1, 10**12),
+    _text,
+    _priorities,
+    _statuses,
+    _requesters,
+    _moments,
+    _moments,
 )
 
 
@@ -108,7 +116,9 @@ def test_the_api_json_uses_the_api_names_and_timestamps() -> None:
     assert type(to_api_json(created)["priority"]) is str  # a plain str, not the enum member
     assert decode_created({"ticket": to_api_json(created)}) == created
     departments = [Department("1", "Support", is_default=True, is_public_to_users=False)]
-    assert to_api_json(departments) == [{"id": "1", "name": "Support", "isDefault": True, "isPublicToUsers": False}]
+    assert to_api_json(departments) == [
+        {"id": "1", "name": "Support", "isDefault": True, "isPublicToUsers": False}
+    ]
     assert decode_departments({"departments": to_api_json(tuple(departments))}) == departments
     moment = datetime(2026, 6, 4, 15, 21, 9, 123456, tzinfo=UTC)
     message = Message("9", AuthorKind.AGENT, "hi", moment.astimezone(UTC) + timedelta(0))
@@ -183,8 +193,22 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": "   "}, "HEADONI_TOKEN is not set"),
         ({"HEADONI_DESK": "support.acme.com", "HEADONI_TOKEN": CANARY}, "HEADONI_DESK: "),
         ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY + " x"}, "HEADONI_TOKEN: "),
-        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY, "HEADONI_BASE_URL": "http://example.com/api/v1"}, "HEADONI_BASE_URL: "),
-        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY, "HEADONI_SCOPES": "tickets:read,tickets:delete"}, "HEADONI_SCOPES: "),
+        (
+            {
+                "HEADONI_DESK": "acme",
+                "HEADONI_TOKEN": CANARY,
+                "HEADONI_BASE_URL": "http://example.com/api/v1",
+            },
+            "HEADONI_BASE_URL: ",
+        ),
+        (
+            {
+                "HEADONI_DESK": "acme",
+                "HEADONI_TOKEN": CANARY,
+                "HEADONI_SCOPES": "tickets:read,tickets:delete",
+            },
+            "HEADONI_SCOPES: ",
+        ),
     ],
 )
 def test_from_env_names_the_variable_and_never_the_token(env: dict[str, str], named: str) -> None:
@@ -360,7 +384,16 @@ async def test_a_closed_desk_answers_nothing_from_its_cache(caching_desk: AsyncD
         await caching_desk.departments()
 
 
-@pytest.mark.parametrize(("value", "error"), [(-1, InvalidArgument), (float("nan"), InvalidArgument), (float("inf"), InvalidArgument), ("60", InvalidArgumentType), (True, InvalidArgumentType)])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (-1, InvalidArgument),
+        (float("nan"), InvalidArgument),
+        (float("inf"), InvalidArgument),
+        ("60", InvalidArgumentType),
+        (True, InvalidArgumentType),
+    ],
+)
 def test_cache_ttl_is_checked(value: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="cache_ttl"):
         AsyncDesk("acme", CANARY, cache_ttl=value)  # type: ignore[arg-type]

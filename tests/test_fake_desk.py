@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 from headoni_async.testing import DeskStore, FakeDesk, Fault
-from tests.test_models import SUMMARY
+
+from .documents import SUMMARY
 
 
 @pytest.fixture

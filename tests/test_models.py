@@ -32,41 +32,7 @@ from headoni_async._models import (
 )
 from headoni_async._protocol import _loads_stdlib, json_loads
 
-SUMMARY = {
-    "id": "1490375649312800768",
-    "number": 1247,
-    "subject": "Login broken on staging",
-    "priority": "high",
-    "status": {"id": "1490300000000000001", "label": "Open", "internalType": "open"},
-    "requester": {"email": "alice@example.com", "name": "Alice"},
-    "createdAt": "2026-06-04T15:21:09.000Z",
-    "updatedAt": "2026-06-04T15:40:11.000Z",
-}
-PAGE = {"tickets": [SUMMARY], "nextCursor": "1490375649312800768"}
-TICKET = {
-    "ticket": {
-        **SUMMARY,
-        "department": {"id": "1490200000000000001", "name": "Support"},
-        "ticketType": {"id": "1490100000000000001", "name": "Question"},
-        "messages": [
-            {
-                "id": "1490375649312800769",
-                "authorKind": "end_user",
-                "bodyMd": "I loop back to /sign-in after typing my email.",
-                "createdAt": "2026-06-04T15:21:09.000Z",
-            }
-        ],
-    }
-}
-CREATED = {
-    "ticket": {
-        "id": "1490375649312800768",
-        "number": 1247,
-        "subject": "Login broken on staging",
-        "priority": "high",
-        "requester": {"email": "alice@example.com"},
-    }
-}
+from .documents import CREATED, PAGE, SUMMARY, TICKET
 
 
 def test_page_from_reference() -> None:

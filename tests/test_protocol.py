@@ -1,18 +1,28 @@
-"""Pure protocol logic: argument checks, URLs, headers, queries, bodies. No I/O."""
+"""Pure protocol logic: argument checks, URLs, headers, queries, bodies, and
+the response step (status, headers, body -> JSON or exception). No I/O."""
 
 from __future__ import annotations
 
 import pytest
 
 from headoni_async import (
+    BadRequest,
     HeadoniError,
     InsufficientScope,
     InvalidArgument,
     InvalidArgumentType,
+    InvalidBody,
     InvalidId,
     InvalidStatus,
+    NotFound,
     Priority,
+    RateLimited,
+    ResponseDecodeError,
+    ServerError,
     StatusType,
+    TicketNotFound,
+    Unauthenticated,
+    UnexpectedRedirect,
 )
 from headoni_async import _protocol as proto
 from headoni_async._routes import ROUTES, SCOPES
@@ -125,7 +135,7 @@ def test_require_scope_table(name: str) -> None:
 
 
 def test_route_table_matches_reference() -> None:
-    table = {name: (r.method, r.path, r.scope, r.idempotent) for name, r in ROUTES.items()}
+    table = {name: (r.method, r.template, r.scope, r.idempotent) for name, r in ROUTES.items()}
     assert table == {
         "create_ticket": ("POST", "/tickets", "tickets:create", False),
         "list_tickets": ("GET", "/tickets", "tickets:read", True),
@@ -254,3 +264,72 @@ def test_create_body_types(kwargs: dict[str, object]) -> None:
 def test_create_body_ids_are_digits() -> None:
     with pytest.raises(InvalidArgument):
         proto.create_body(email="a@b.co", subject="s", body="b", ticket_type_id="abc")
+
+
+# ---------------------------------------------------------------- the response step, without a socket
+
+GET = ROUTES["get_ticket"]
+CREATE = ROUTES["create_ticket"]
+JSON_ERR = b'{"error": "%s", "detail": "d"}'
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        (200, {}, b'{"ticket": {"id": "1"}}', {"ticket": {"id": "1"}}),
+        (201, {}, b'{"ticket": {"id": "2"}}', {"ticket": {"id": "2"}}),
+        (200, {}, b"[]", []),
+        (200, {}, b"null", None),
+        (400, {}, JSON_ERR % b"invalid_id", InvalidId),
+        (400, {}, JSON_ERR % b"something_new", BadRequest),
+        (401, {}, JSON_ERR % b"unauthenticated", Unauthenticated),
+        (403, {}, JSON_ERR % b"insufficient_scope", InsufficientScope),
+        (404, {}, JSON_ERR % b"ticket_not_found", TicketNotFound),
+        (404, {}, b"<html>not found</html>", NotFound),
+        (429, {"Retry-After": "3"}, JSON_ERR % b"rate_limited", RateLimited),
+        (503, {"Retry-After": "2"}, b"", ServerError),
+        (500, {}, b"\xff\xfe not json", ServerError),
+        (302, {"Location": "https://elsewhere.example/"}, b"", UnexpectedRedirect),
+        (200, {}, b"<html>a proxy page</html>", ResponseDecodeError),
+        (200, {}, b"", ResponseDecodeError),
+        (204, {}, b"", ResponseDecodeError),
+    ],
+)
+def test_decipher_response_table(status: int, headers: dict[str, str], body: bytes, expected: object) -> None:
+    if isinstance(expected, type) and issubclass(expected, Exception):
+        with pytest.raises(expected) as info:
+            proto.decipher_response(GET, status, headers, body)
+        exc = info.value
+        assert type(exc) is expected  # the exact class for the code, not only a base
+        assert (exc.method, exc.path) == ("GET", "/tickets/{id_or_number}")  # type: ignore[attr-defined]
+        if isinstance(exc, RateLimited | ServerError) and headers:
+            assert exc.retry_after == float(headers["Retry-After"])
+        if isinstance(exc, UnexpectedRedirect):
+            assert exc.location == headers["Location"]
+    else:
+        assert proto.decipher_response(GET, status, headers, body) == expected
+
+
+def test_decipher_response_names_the_route_template_not_the_url() -> None:
+    with pytest.raises(ResponseDecodeError, match=r"^POST /tickets: the 201 response body is not JSON$"):
+        proto.decipher_response(CREATE, 201, {}, b"{")
+
+
+def test_error_body_fields_reach_the_exception() -> None:
+    body = b'{"error": "invalid_body", "detail": "bad", "issues": [{"path": ["email"]}]}'
+    with pytest.raises(InvalidBody) as info:
+        proto.decipher_response(CREATE, 400, {}, body)
+    assert (info.value.code, info.value.detail, info.value.issues) == (
+        "invalid_body",
+        "bad",
+        ({"path": ["email"]},),
+    )
+
+
+@pytest.mark.parametrize("segment", ["1247", "0", "9" * 40])
+def test_routes_format_their_own_paths(segment: str) -> None:
+    assert GET.format(id_or_number=segment) == f"/tickets/{segment}"
+    assert GET.template == "/tickets/{id_or_number}"  # the name errors carry stays the template
+    assert ROUTES["list_tickets"].format() == "/tickets"
+    with pytest.raises(KeyError):
+        GET.format()

@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import headoni_async
 import headoni_async.testing
-from headoni_async import _desk
+from headoni_async import _transport
 
 EXPECTED = {
     "AsyncDesk", "TicketStream", "RetryPolicy", "Timeouts",
@@ -61,4 +61,4 @@ def test_every_error_is_a_headoni_error() -> None:
 
 def test_one_version() -> None:
     assert headoni_async.__version__ == version("headoni-async")
-    assert f"headoni-async/{headoni_async.__version__} " in _desk._USER_AGENT
+    assert f"headoni-async/{headoni_async.__version__} " in _transport.USER_AGENT

@@ -31,6 +31,7 @@ from headoni_async import (
 )
 from headoni_async._errors import error_from_response
 from headoni_async._retry import backoff_ceiling, call_with_retries, is_retryable
+from headoni_async._routes import ROUTES
 from headoni_async._transport import map_exception
 
 from .conftest import CANARY
@@ -150,6 +151,9 @@ RETRIED_FOR_CREATE = {
 }
 
 
+LIST = ROUTES["list_tickets"]
+
+
 def test_the_table_covers_every_aiohttp_exception() -> None:
     assert len(AIOHTTP_CLASSES) >= 25  # aiohttp's tree is walked, not an empty list
     assert {c.__name__ for c in AIOHTTP_CLASSES} >= RETRIED | {"ClientResponseError", "InvalidURL"}
@@ -157,7 +161,7 @@ def test_the_table_covers_every_aiohttp_exception() -> None:
 
 @pytest.mark.parametrize("cls", AIOHTTP_CLASSES, ids=lambda c: c.__name__)
 def test_every_aiohttp_exception_maps_to_ours(cls: type[BaseException]) -> None:
-    mapped = map_exception(_instance(cls), method="GET", path="/tickets")
+    mapped = map_exception(_instance(cls), LIST)
     assert isinstance(mapped, HeadoniError)
     assert CANARY not in str(mapped) and CANARY not in repr(mapped)
     retried = is_retryable(mapped, idempotent=True, retry_statuses=R)
@@ -177,12 +181,12 @@ def test_every_aiohttp_exception_maps_to_ours(cls: type[BaseException]) -> None:
     ],
 )
 def test_builtin_failures_map(exc: BaseException, cls: type[HeadoniError]) -> None:
-    assert type(map_exception(exc, method="GET", path="/x")) is cls
+    assert type(map_exception(exc, LIST)) is cls
 
 
 def test_timeouts_are_builtin_timeouts() -> None:
-    assert isinstance(map_exception(aiohttp.SocketTimeoutError(), method="GET", path="/"), TimeoutError)
-    assert isinstance(map_exception(aiohttp.ConnectionTimeoutError(), method="GET", path="/"), TimeoutError)
+    assert isinstance(map_exception(aiohttp.SocketTimeoutError(), LIST), TimeoutError)
+    assert isinstance(map_exception(aiohttp.ConnectionTimeoutError(), LIST), TimeoutError)
 
 
 # ---------------------------------------------------------------- backoff and deadline

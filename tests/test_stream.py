@@ -27,6 +27,7 @@ from headoni_async import (
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import FAST_RETRY
+from .documents import SUMMARY
 
 
 async def test_stream_yields_every_ticket_once_newest_first(desk: AsyncDesk, fake: FakeDesk) -> None:
@@ -165,7 +166,7 @@ async def test_closing_the_desk_while_a_body_is_read(fake: FakeDesk) -> None:
     fake.inject(Fault.drip(chunk=500, interval=0.01), route="list_tickets")
     desk = AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, timeouts=Timeouts(read=60, total=120))
     task = asyncio.create_task(desk.ticket_page(page_size=100))
-    while not desk._inflight:  # noqa: ASYNC110 - polling private state the desk exposes no event for
+    while not desk._transport._inflight:  # noqa: ASYNC110 - polling private state the desk exposes no event for
         await asyncio.sleep(0.005)
     await desk.close()
     with pytest.raises(DeskClosed):
@@ -250,7 +251,6 @@ async def test_exactly_once_with_a_fault_at_any_page_and_byte(
 )
 async def test_a_server_breaking_keyset_order_is_refused(pages: list[dict[str, object]]) -> None:
     from headoni_async._models import decode_page
-    from tests.test_models import SUMMARY
 
     def page_doc(spec: dict[str, object]) -> object:
         ids = spec["tickets"]
