@@ -1,43 +1,96 @@
-"""Exactly-once, resumable export of a desk's tickets to JSON Lines.
+"""Export a desk's tickets to JSON Lines without ever destroying, mixing or
+truncating data.
 
-After every page the output is flushed and synced, then a checkpoint (the
-stream cursor, the byte length of the output, the ticket count and the
-filters) is written atomically beside it. ``resume`` truncates the output to
-the checkpoint's length (dropping a page half-written when the process died)
-and goes on from its cursor, so no ticket is lost or written twice.
+Every line is a ticket object exactly as the server sent it (a summary, or
+with ``full`` the whole ticket with its messages). An export to ``out`` works
+with four files beside it (beside the file a symlink points to):
+
+- ``out.partial``: the lines written so far. ``out`` itself is untouched until
+  the run completes; then the partial file atomically replaces it. A run that
+  fails anywhere leaves the previous ``out`` byte for byte as it was.
+- ``out.checkpoint``: after every page the partial file is synced, then this
+  small JSON file is replaced atomically. It names the desk, base URL,
+  filters, mode and format version, the byte length of the partial file, the
+  ticket count, the last ticket written and the stream cursor. ``resume``
+  cuts the partial file back to that length (dropping a page half-written
+  when the process died) and goes on from the cursor: no ticket is lost or
+  written twice. A checkpoint that does not validate, or that describes
+  another desk, URL, filter or mode, is refused before anything is touched.
+- ``out.lock``: an exclusive OS lock held for the whole run, released by the
+  OS if the process dies: a second run on the same target fails at once.
+
+All file work runs on one worker thread, in order, so the event loop never
+blocks and a cancelled page cannot race the close that follows it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final, TypeVar
 
 import attrs
 
+from . import _protocol as proto
 from ._desk import AsyncDesk
 from ._errors import InvalidArgument
-from ._models import StatusType, to_api_json
+from ._filelock import LockBusy, exclusive_lock
+from ._models import StatusType
 
-__all__ = ["ExportProgress", "ExportResult", "checkpoint_path", "export_tickets"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ExportFiles",
+    "ExportProgress",
+    "ExportRefused",
+    "ExportResult",
+    "LockBusy",
+    "checkpoint_path",
+    "export_tickets",
+    "parse_checkpoint",
+]
+
+FORMAT_VERSION: Final = 1
+"""The checkpoint's format. A checkpoint of any other version is refused."""
+
+_MODES: Final = ("summaries", "full")
+_KEYS: Final = frozenset(
+    {"format", "desk", "baseUrl", "filters", "mode", "cursor", "lastId", "offset", "count"}
+)
+_FILTER_KEYS: Final = frozenset({"status", "requesterEmail"})
+_R = TypeVar("_R")
+
+
+class ExportRefused(InvalidArgument):
+    """The export cannot run as asked (an unfinished export in the way, a
+    damaged or foreign checkpoint, an unusable target). Nothing was changed."""
 
 
 @attrs.define
 class ExportProgress:
-    """Counters an export updates as it goes (read by a progress display)."""
+    """Counters an export updates as it goes (read by a progress display).
+
+    ``resumable`` turns true once a checkpoint describes this run's output:
+    from then on a failure can be continued with ``resume``."""
 
     tickets: int = 0
     pages: int = 0
     resumed_from: int = 0
+    resumable: bool = False
+    vanished: int = 0
 
 
 @attrs.frozen
 class ExportResult:
-    """What an export did. ``tickets`` counts this run's tickets only."""
+    """What an export did. ``tickets`` counts this run's tickets only;
+    ``vanished`` the tickets deleted on the desk between listing and fetching
+    them whole (``full`` only), which are not written."""
 
     tickets: int
     pages: int
@@ -45,71 +98,342 @@ class ExportResult:
     retries: int
     total_in_file: int
     cursor: str | None
+    vanished: int = 0
+
+
+@attrs.frozen
+class ExportFiles:
+    """The target and the files an export keeps beside it."""
+
+    target: Path
+    partial: Path
+    checkpoint: Path
+    lock: Path
+
+    @classmethod
+    def beside(cls, out: Path) -> ExportFiles:
+        """The files for an export to ``out``; a symlink is followed, so its
+        target is the file replaced and the lock is shared by every link."""
+        target = Path(os.path.realpath(out))
+        return cls(
+            target=target,
+            partial=target.with_name(target.name + ".partial"),
+            checkpoint=target.with_name(target.name + ".checkpoint"),
+            lock=target.with_name(target.name + ".lock"),
+        )
 
 
 def checkpoint_path(out: Path) -> Path:
     """Where the checkpoint of an export to ``out`` lives."""
-    return out.with_name(out.name + ".checkpoint")
+    return ExportFiles.beside(out).checkpoint
 
 
-def _read_checkpoint(path: Path, filters: dict[str, Any]) -> dict[str, Any] | None:
+# ---------------------------------------------------------------- the checkpoint (pure)
+
+
+@attrs.frozen
+class Checkpoint:
+    """A validated checkpoint: what the run is (``identity``) and how far it got."""
+
+    identity: dict[str, Any]
+    cursor: str | None
+    last_id: str | None
+    offset: int
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The checkpoint file's JSON object."""
+        return {
+            "format": FORMAT_VERSION,
+            **self.identity,
+            "cursor": self.cursor,
+            "lastId": self.last_id,
+            "offset": self.offset,
+            "count": self.count,
+        }
+
+
+def _damaged(where: Path, why: str) -> ExportRefused:
+    return ExportRefused(
+        f"the checkpoint {where} is damaged ({why}); nothing was changed: "
+        "run with --restart to start the export over"
+    )
+
+
+def _id_or_none(value: Any) -> bool:
+    return value is None or (type(value) is str and value.isascii() and value.isdigit())
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def parse_checkpoint(raw: bytes, where: Path) -> Checkpoint:
+    """Validate a checkpoint file's bytes, every field. Raises ``ExportRefused``
+    naming the first problem (damaged, or written by another format version)."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+        data = proto.json_loads(raw)
+    except ValueError:
+        raise _damaged(where, "not JSON") from None
+    if not isinstance(data, dict):
+        raise _damaged(where, "not a JSON object")
+    version = data.get("format")
+    if version != FORMAT_VERSION or type(version) is not int:
+        shown = "none" if version is None else _short(version)
+        raise ExportRefused(
+            f"the checkpoint {where} was written by another version of headoni (format {shown}, "
+            f"this one reads {FORMAT_VERSION}); nothing was changed: run with --restart to start over"
+        )
+    missing, unknown = sorted(_KEYS - set(data)), sorted(set(data) - _KEYS)
+    if missing or unknown:
+        raise _damaged(where, f"missing {missing}" if missing else f"unknown fields {unknown}")
+    checks: Sequence[tuple[str, Callable[[Any], bool], str]] = (
+        ("desk", lambda v: type(v) is str and bool(v), "a desk slug"),
+        ("baseUrl", lambda v: type(v) is str and bool(v), "a URL"),
+        ("mode", lambda v: v in _MODES, "'summaries' or 'full'"),
+        ("filters", _filters_ok, "an object of status and requesterEmail"),
+        ("cursor", _id_or_none, "a ticket id or null"),
+        ("lastId", _id_or_none, "a ticket id or null"),
+        ("offset", _count, "a byte count (an integer, 0 or more)"),
+        ("count", _count, "a ticket count (an integer, 0 or more)"),
+    )
+    for key, ok, expected in checks:
+        if not ok(data[key]):
+            raise _damaged(where, f"{key} must be {expected}, not {_short(data[key])}")
+    count, offset = data["count"], data["offset"]
+    # Each line is at least "{}\n"; no line, no last id; a line means a cursor.
+    if offset < 3 * count or (count == 0) != (offset == 0) or (count == 0) != (data["lastId"] is None):
+        raise _damaged(where, f"offset {offset}, count {count} and lastId disagree")
+    if count and data["cursor"] is None:
+        raise _damaged(where, "cursor is null after tickets were written")
+    identity = {k: data[k] for k in ("desk", "baseUrl", "filters", "mode")}
+    return Checkpoint(identity, data["cursor"], data["lastId"], offset, count)
+
+
+def _filters_ok(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == _FILTER_KEYS
+        and all(v is None or type(v) is str for v in value.values())
+    )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(identity: dict[str, Any]) -> str:
+    filters = ", ".join(f"{k}={v}" for k, v in identity["filters"].items() if v is not None)
+    return f"desk {identity['desk']!r} at {identity['baseUrl']}, {identity['mode']}" + (
+        f", {filters}" if filters else ", no filters"
+    )
+
+
+# ---------------------------------------------------------------- the files (run on the worker thread)
+
+
+class _FileOutput:
+    """The partial file, its checkpoint and the lock, for one run."""
+
+    def __init__(self, out: Path, identity: dict[str, Any]) -> None:
+        self.shown = out
+        self.files = ExportFiles.beside(out)
+        self.identity = identity
+        self._stack = contextlib.ExitStack()
+        self._sink: IO[bytes] | None = None
+        self.state = Checkpoint(identity, None, None, 0, 0)
+
+    def open(self, resume: bool, restart: bool) -> bool:
+        """Take the lock and open the partial file, fresh or cut back to its
+        checkpoint. Returns whether an unfinished export is being resumed."""
+        files = self.files
+        if not files.target.parent.is_dir():
+            raise ExportRefused(f"cannot export to {self.shown}: its folder does not exist")
+        if files.target.is_dir():
+            raise ExportRefused(f"cannot export to {self.shown}: it is a directory")
+        if files.target.exists() and not files.target.is_file():
+            raise ExportRefused(
+                f"cannot export to {self.shown}: it is not a regular file (use --out - and redirect)"
+            )
+        self._stack.enter_context(exclusive_lock(files.lock, str(self.shown)))
+        unfinished = files.checkpoint.exists() or files.checkpoint.is_symlink()
+        if unfinished and not (resume or restart) and not self._holds_nothing():
+            raise ExportRefused(
+                f"an unfinished export to {self.shown} is in the way ({files.checkpoint}): "
+                "run with --resume to continue it, or --restart to start over"
+            )
+        if unfinished and resume:
+            self._reopen()
+            return True
+        for leftover in (files.checkpoint, _tmp(files.checkpoint), files.partial):
+            leftover.unlink(missing_ok=True)
+        self._create()
+        return False
+
+    def _holds_nothing(self) -> bool:
+        # An unfinished export that saved no ticket is not worth a refusal.
+        try:
+            return parse_checkpoint(self.files.checkpoint.read_bytes(), self.files.checkpoint).count == 0
+        except (OSError, ExportRefused):
+            return False
+
+    def discard_if_empty(self) -> bool:
+        """After a failure: remove the partial file and checkpoint if they hold
+        no ticket (nothing to resume). Returns whether they were removed."""
+        if self.state.count or self._sink is None:
+            return False
+        for leftover in (self.files.checkpoint, self.files.partial):
+            leftover.unlink(missing_ok=True)
+        return True
+
+    def _create(self) -> None:
+        files = self.files
+        try:  # never more readable than the file it will replace
+            mode = stat.S_IMODE(files.target.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(files.partial, flags, mode)  # the umask still applies
+        self._sink = self._stack.enter_context(os.fdopen(fd, "wb"))
+        self._save(self.state)
+
+    def _reopen(self) -> None:
+        files = self.files
+        try:
+            raw = files.checkpoint.read_bytes()
+        except OSError as exc:
+            raise _damaged(files.checkpoint, f"unreadable: {exc.strerror or exc}") from None
+        saved = parse_checkpoint(raw, files.checkpoint)
+        if saved.identity != self.identity:
+            raise ExportRefused(
+                f"the unfinished export to {self.shown} is of {_describe(saved.identity)}; this run asks "
+                f"for {_describe(self.identity)}: --resume needs the same desk, base URL, filters and "
+                "mode, or run with --restart to start over"
+            )
+        try:
+            sink = self._stack.enter_context(files.partial.open("r+b"))
+        except FileNotFoundError:
+            raise ExportRefused(
+                f"the unfinished export's lines ({files.partial}) are gone; nothing was changed: "
+                "run with --restart to start over"
+            ) from None
+        size = os.fstat(sink.fileno()).st_size
+        if size < saved.offset:
+            raise ExportRefused(
+                f"{files.partial} is shorter than its checkpoint says ({size} < {saved.offset} bytes): "
+                "it was changed since; run with --restart to start over"
+            )
+        if saved.offset and _last_id(sink, saved.offset) != saved.last_id:
+            raise ExportRefused(
+                f"{files.partial} does not end, at byte {saved.offset}, with ticket {saved.last_id} "
+                "as its checkpoint says: it was changed since; run with --restart to start over"
+            )
+        sink.truncate(saved.offset)  # drop a page half-written when the last run died
+        sink.seek(saved.offset)
+        self._sink = sink
+        self.state = saved
+
+    def commit(self, chunk: bytes, cursor: str | None, last_id: str | None, added: int) -> None:
+        """Write one page's lines, sync them, then the checkpoint that counts them."""
+        assert self._sink is not None
+        self._sink.write(chunk)
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
+        state = self.state
+        self._save(
+            attrs.evolve(
+                state,
+                cursor=cursor,
+                last_id=last_id if added else state.last_id,
+                offset=state.offset + len(chunk),
+                count=state.count + added,
+            )
+        )
+
+    def _save(self, state: Checkpoint) -> None:
+        path = self.files.checkpoint
+        tmp = _tmp(path)
+        with tmp.open("wb") as fh:
+            fh.write(json.dumps(state.to_json()).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        self.state = state
+
+    def finish(self) -> None:
+        """Put the finished file in the target's place, atomically.
+
+        The checkpoint goes first: a crash after that leaves the old target
+        and a stray partial file, which the next run overwrites."""
+        assert self._sink is not None
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
+        self.files.checkpoint.unlink()
+        os.replace(self.files.partial, self.files.target)
+        _sync_dir(self.files.target.parent)
+
+    def close(self) -> None:
+        """Close the partial file and release the lock. Idempotent."""
+        self._stack.close()
+
+
+class _StreamOutput:
+    """A stream (stdout): no lock, no checkpoint, nothing to resume."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+        self.state = Checkpoint({}, None, None, 0, 0)
+
+    def commit(self, chunk: bytes, cursor: str | None, last_id: str | None, added: int) -> None:
+        self._sink.write(chunk)
+        self._sink.flush()
+        self.state = attrs.evolve(self.state, cursor=cursor, count=self.state.count + added)
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _last_id(sink: IO[bytes], end: int) -> str | None:
+    """The ``id`` of the line that ends at byte ``end`` (``None`` if it has none)."""
+    block = 1 << 16
+    tail = b""
+    start = end
+    while start > 0:
+        step = min(block, start)
+        start -= step
+        sink.seek(start)
+        tail = sink.read(step) + tail
+        if tail.rfind(b"\n", 0, len(tail) - 1) != -1:
+            break
+    if not tail.endswith(b"\n"):
         return None
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(
-            f"the checkpoint {path} is unreadable ({exc}); delete it to start over"
-        ) from None
-    if not isinstance(data, dict) or data.get("filters") != filters:
-        raise InvalidArgument(
-            f"the checkpoint {path} is for another export: run with the same filters "
-            f"({data.get('filters') if isinstance(data, dict) else '?'}), or delete it to start over"
-        )
-    return data
+    line = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1 :]
+    try:
+        value = proto.json_loads(line)
+    except ValueError:
+        return None
+    ident = value.get("id") if isinstance(value, dict) else None
+    return ident if isinstance(ident, str) else None
 
 
-def _write_checkpoint(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
 
 
-def _open_output(out: Path, resume: bool, filters: dict[str, Any]) -> tuple[IO[bytes], str | None, int, int]:
-    """Open the output: fresh, or cut back to its checkpoint. Returns the file,
-    the cursor to start from, the byte offset and the ticket count so far.
-    (Synchronous: a few quick local file operations, once per export.)"""
-    checkpoint = checkpoint_path(out)
-    saved = _read_checkpoint(checkpoint, filters) if resume else None
-    if saved is None:
-        checkpoint.unlink(missing_ok=True)
-        return out.open("wb"), None, 0, 0
-    cursor, offset, count = saved["cursor"], int(saved["offset"]), int(saved["count"])
-    if not out.exists() or out.stat().st_size < offset:
-        raise InvalidArgument(
-            f"{out} is shorter than its checkpoint says ({offset} bytes): it was changed since; "
-            "delete the checkpoint to start over"
-        )
-    sink = out.open("r+b")
-    sink.truncate(offset)  # drop a page half-written when the last run died
-    sink.seek(offset)
-    return sink, cursor, offset, count
+def _sync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform or filesystem can sync a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def _commit(sink: IO[bytes], chunk: bytes, checkpoint: Path | None, state: dict[str, Any]) -> None:
-    """Write one page; with a checkpoint, sync the lines first, then the checkpoint that counts them."""
-    sink.write(chunk)
-    sink.flush()
-    if checkpoint is not None:
-        os.fsync(sink.fileno())
-        _write_checkpoint(checkpoint, state)
-
-
-def _line(model: Any) -> bytes:
-    return json.dumps(to_api_json(model), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+# ---------------------------------------------------------------- the job
 
 
 async def export_tickets(
@@ -121,79 +445,108 @@ async def export_tickets(
     full: bool = False,
     concurrency: int = 8,
     resume: bool = False,
+    restart: bool = False,
     page_size: int = 100,
     stdout: IO[bytes] | None = None,
     progress: ExportProgress | None = None,
     on_page: Callable[[ExportProgress], None] | None = None,
 ) -> ExportResult:
-    """Write every matching ticket (summaries, or with ``full`` whole tickets
-    with messages) as JSON Lines to ``out``, or to ``stdout`` when ``out`` is
-    ``None`` (then nothing can be resumed).
+    """Write every matching ticket as the server sent it (summaries, or with
+    ``full`` whole tickets with messages) as JSON Lines to ``out``, or to
+    ``stdout`` when ``out`` is ``None`` (nothing to resume then).
 
-    Raises ``InvalidArgument`` for ``resume`` without a file or with a
-    checkpoint of other filters, and what the desk's calls raise. On any
-    failure or cancellation the checkpoint holds the last whole page, so a
-    run with ``resume=True`` continues exactly there.
+    A fresh export refuses to start over an unfinished one: pass ``resume``
+    to continue it (with nothing unfinished, ``resume`` starts afresh) or
+    ``restart`` to discard it.
+
+    Raises, before anything is changed: ``ExportRefused`` (an unfinished
+    export in the way, a damaged or foreign checkpoint, a missing or changed
+    partial file, a target that is a directory or not a regular file),
+    ``LockBusy`` (another run on the target), ``InvalidArgument`` and
+    ``InvalidArgumentType`` for bad filters or options. During the run: what
+    the desk's calls raise, and ``OSError`` from the file system; the
+    previous ``out`` is then untouched and, once ``progress.resumable``,
+    ``resume`` continues from the last page saved.
     """
     progress = progress or ExportProgress()
-    filters = {
-        "status": None if status is None else str(status),
-        "requesterEmail": requester_email,
-        "full": full,
+    if resume and restart:
+        raise InvalidArgument("--resume and --restart exclude each other")
+    wanted: object = concurrency
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        raise InvalidArgument(f"concurrency must be an int of at least 1, not {concurrency!r}")
+    # The same checks the stream makes, before any file is touched.
+    desk.tickets(status=status, requester_email=requester_email, page_size=page_size)
+    identity = {
+        "desk": desk.desk,
+        "baseUrl": desk.base_url,
+        "filters": {
+            "status": None if status is None else proto.status_filter(status),
+            "requesterEmail": requester_email,
+        },
+        "mode": "full" if full else "summaries",
     }
+    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="headoni-export")
+    loop = asyncio.get_running_loop()
+
+    def run(fn: Callable[..., _R], *args: Any) -> asyncio.Future[_R]:
+        return loop.run_in_executor(worker, fn, *args)
+
+    output: _FileOutput | _StreamOutput
     if out is None:
-        if resume:
-            raise InvalidArgument("--resume needs --out FILE: an export to stdout keeps no checkpoint")
+        if resume or restart:
+            raise InvalidArgument(
+                "--resume and --restart need --out FILE: an export to stdout keeps no checkpoint"
+            )
         if stdout is None:
             raise InvalidArgument("export_tickets needs a file or a stdout stream")
-        sink, checkpoint, cursor, offset, count = stdout, None, None, 0, 0
+        output = _StreamOutput(stdout)
     else:
-        sink, cursor, offset, count = await asyncio.to_thread(_open_output, out, resume, filters)
-        checkpoint = checkpoint_path(out)
-    progress.resumed_from = count
-    retries_before = desk.retries
+        output = await run(_FileOutput, out, identity)  # resolving a symlink is file I/O too
     started = time.perf_counter()
-    this_run = 0
+    retries_before = desk.retries
     try:
+        if isinstance(output, _FileOutput):
+            await run(output.open, resume, restart)
+            progress.resumable = True
+        progress.resumed_from = progress.tickets = output.state.count
         stream = desk.tickets(
-            status=status, requester_email=requester_email, page_size=page_size, cursor=cursor
+            status=status,
+            requester_email=requester_email,
+            page_size=page_size,
+            cursor=output.state.cursor,
         )
+        dumpb = proto.json_dumpb
         async with stream:
             async for page in stream.pages():
+                records: Sequence[dict[str, Any]] = page.records
                 if full:
                     ids = [t.id for t in page.tickets]
-                    lines = [_line(t) async for t in desk.get_tickets(ids, concurrency=concurrency)]
-                else:
-                    lines = [_line(t) for t in page.tickets]
-                chunk = b"".join(lines)
-                this_run += len(lines)
-                count += len(lines)
-                offset += len(chunk)
-                state = {"cursor": stream.cursor, "offset": offset, "count": count, "filters": filters}
-                # File I/O (a pipe that blocks, an fsync that takes milliseconds)
-                # runs off the loop, so the prefetch keeps reading meanwhile.
-                await asyncio.to_thread(_commit, sink, chunk, checkpoint, state)
-                progress.tickets = count
+                    fetched = desk.get_ticket_records(ids, concurrency=concurrency, missing="skip")
+                    records = [r.record async for r in fetched]
+                    progress.vanished += len(ids) - len(records)
+                chunk = b"\n".join(map(dumpb, records)) + b"\n" if records else b""
+                last_id = records[-1]["id"] if records else None
+                await run(output.commit, chunk, stream.cursor, last_id, len(records))
+                progress.tickets += len(records)
                 progress.pages += 1
                 if on_page is not None:
                     on_page(progress)
-        if checkpoint is not None:
-            done = {
-                "cursor": stream.cursor,
-                "offset": offset,
-                "count": count,
-                "filters": filters,
-                "done": True,
-            }
-            await asyncio.to_thread(_write_checkpoint, checkpoint, done)
+        await run(output.finish)
+    except BaseException:
+        if isinstance(output, _FileOutput) and progress.resumable:
+            removed = await asyncio.shield(run(output.discard_if_empty))
+            progress.resumable = not removed
+        raise
     finally:
-        if sink is not stdout:
-            await asyncio.to_thread(sink.close)
+        # Queued behind any page still being written, so it never races it.
+        await asyncio.shield(run(output.close))
+        worker.shutdown(wait=False)
     return ExportResult(
-        tickets=this_run,
+        tickets=progress.tickets - progress.resumed_from,
         pages=progress.pages,
         seconds=time.perf_counter() - started,
         retries=desk.retries - retries_before,
-        total_in_file=count,
+        total_in_file=progress.tickets,
         cursor=stream.cursor,
+        vanished=progress.vanished,
     )

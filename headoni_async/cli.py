@@ -30,12 +30,14 @@ from ._errors import (
     InsufficientScope,
     InvalidArgument,
     InvalidArgumentType,
+    RateLimited,
+    ServerError,
     TicketNotFound,
     TokenDeskMismatch,
     TransportError,
     Unauthenticated,
 )
-from ._export import ExportProgress, ExportResult, checkpoint_path, export_tickets
+from ._export import ExportProgress, ExportResult, export_tickets
 from ._models import Ticket, to_api_json
 
 __all__ = ["main"]
@@ -62,8 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--concurrency", type=int, default=8, help="requests in flight with --full (default 8)"
     )
-    export.add_argument("--out", type=Path, help="output file (default: stdout, not resumable)")
-    export.add_argument("--resume", action="store_true", help="continue an interrupted export to --out")
+    export.add_argument(
+        "--out",
+        type=Path,
+        help="output file, replaced only when the export completes (default, or '-': stdout, not resumable)",
+    )
+    export.add_argument("--resume", action="store_true", help="continue an unfinished export to --out")
+    export.add_argument(
+        "--restart", action="store_true", help="discard an unfinished export to --out and start over"
+    )
 
     ticket = sub.add_parser("ticket", help="get or create a ticket")
     ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True)
@@ -111,6 +120,8 @@ def _explain(exc: HeadoniError, desk: str | None) -> str:
         return f"the token belongs to another desk than {desk!r}: use a token minted on this desk"
     if isinstance(exc, TicketNotFound):
         return "no such ticket on this desk (ticket_not_found)"
+    if isinstance(exc, RateLimited | ServerError) and exc.retry_after is not None:
+        return f"{exc} (the server asks to wait {exc.retry_after:g} s: Retry-After)"
     if isinstance(exc, APIError):
         return str(exc)
     if isinstance(exc, TransportError):
@@ -195,25 +206,57 @@ def _progress_display(progress: ExportProgress, desk: AsyncDesk) -> Iterator[Any
         yield update
 
 
+def _export_file(args: argparse.Namespace) -> Path | None:
+    """The export's output file; ``None`` for stdout (no --out, or ``--out -``)."""
+    out: Path | None = args.out
+    return None if out is None or str(out) == "-" else out
+
+
 async def _export(args: argparse.Namespace) -> int:
+    out = _export_file(args)
+    if out is None and (args.resume or args.restart):
+        raise UsageError("--resume and --restart need --out FILE: an export to stdout keeps no checkpoint")
     async with _open_desk(args) as desk:
         progress = ExportProgress()
-        with _progress_display(progress, desk) as update:
-            result = await export_tickets(
-                desk,
-                args.out,
-                status=args.status,
-                requester_email=args.requester_email,
-                full=args.full,
-                concurrency=args.concurrency,
-                resume=args.resume,
-                stdout=sys.stdout.buffer if args.out is None else None,
-                progress=progress,
-                on_page=update,
+        try:
+            with _progress_display(progress, desk) as update:
+                result = await export_tickets(
+                    desk,
+                    out,
+                    status=args.status,
+                    requester_email=args.requester_email,
+                    full=args.full,
+                    concurrency=args.concurrency,
+                    resume=args.resume,
+                    restart=args.restart,
+                    stdout=sys.stdout.buffer if out is None else None,
+                    progress=progress,
+                    on_page=update,
+                )
+        except BrokenPipeError:
+            if out is not None:
+                raise
+            # The reader went away (`headoni export | head`): that is how pipes
+            # end, not an error. Point stdout at /dev/null so that the final
+            # flush at exit cannot complain either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except (HeadoniError, OSError) as exc:
+            if not progress.resumable or isinstance(exc, InvalidArgument | InvalidArgumentType):
+                raise
+            reason = _explain(exc, args.desk) if isinstance(exc, HeadoniError) else _os_error(exc)
+            _fail(
+                f"{reason}; {progress.tickets} tickets are saved and {out} is unchanged: "
+                "run again with --resume to continue from the last page saved",
+                1,
             )
-    if args.out is not None:
-        print(_summary(result, args.out), file=sys.stderr)
+    if out is not None:
+        print(_summary(result, out), file=sys.stderr)
     return 0
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
 
 
 def _summary(result: ExportResult, out: Path) -> str:
@@ -221,6 +264,7 @@ def _summary(result: ExportResult, out: Path) -> str:
     return (
         f"exported {result.tickets} tickets in {result.pages} pages, {result.seconds:.2f} s "
         f"({rate:,.0f} tickets/s), {result.retries} retries; {result.total_in_file} in {out}"
+        + (f"; {result.vanished} deleted on the desk meanwhile, not written" if result.vanished else "")
     )
 
 
@@ -347,7 +391,7 @@ async def _demo_run(tickets: int, out: Path) -> None:
             )
         if ids != expected or ids2 != expected:
             raise SystemExit(1)
-    print(f"files: {out} and {again} (checkpoints beside them: {checkpoint_path(out).name})")
+    print(f"files: {out} and {again}")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -396,7 +440,8 @@ def _run(args: argparse.Namespace) -> int:
             return _fake_desk(args)
         return _demo(args)
     except KeyboardInterrupt:
-        hint = " (the checkpoint is saved: run again with --resume)" if getattr(args, "out", None) else ""
+        saved = args.command == "export" and _export_file(args) is not None
+        hint = " (the last page is saved: run again with --resume)" if saved else ""
         print(f"headoni: interrupted{hint}", file=sys.stderr)
         return 130
     except UsageError as exc:
@@ -406,7 +451,7 @@ def _run(args: argparse.Namespace) -> int:
     except HeadoniError as exc:
         _fail(_explain(exc, args.desk), 1)
     except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+        _fail(_os_error(exc), 1)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from blockbuster import BlockingError, blockbuster_ctx
 
-from headoni_async import AsyncDesk, RetryPolicy
+from headoni_async import AsyncDesk, RetryPolicy, ServerError
 from headoni_async._export import export_tickets
 from headoni_async.testing import FakeDesk, Fault
 
@@ -45,6 +45,9 @@ async def test_export_never_blocks(threaded: FakeDesk, tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     with blockbuster_ctx():
         async with AsyncDesk("acme", threaded.mint_token(), base_url=threaded.base_url) as desk:
-            result = await export_tickets(desk, out)
-            again = await export_tickets(desk, out, resume=True)
-    assert result.tickets == 300 and again.tickets == 0
+            threaded.inject(Fault.html_error(503), route="list_tickets", on=2)
+            with pytest.raises(ServerError):
+                await export_tickets(desk, out, page_size=50)
+            resumed = await export_tickets(desk, out, resume=True, page_size=50)
+            again = await export_tickets(desk, out, full=True, restart=True)
+    assert resumed.tickets == 250 and resumed.total_in_file == again.tickets == 300

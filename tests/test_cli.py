@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -78,72 +77,6 @@ def test_export_survives_injected_faults(env: FakeDesk, tmp_path: Path) -> None:
     assert main(["export", "--out", str(out)]) == 0
     assert _ids(out) == env.store.all_ids_desc()
     assert env.count("list_tickets") == 20 + 3
-
-
-@pytest.mark.headoni_fake(tickets=2000, seed=5)
-def test_export_fails_part_way_then_resumes_exactly(
-    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    env.inject(Fault.html_error(503), route="list_tickets", on=range(7, 100))
-    out = tmp_path / "t.jsonl"
-    assert _exit(["export", "--out", str(out)]) == 1
-    assert "503" in capsys.readouterr().err
-    partial = _ids(out)
-    checkpoint = json.loads((tmp_path / "t.jsonl.checkpoint").read_text())
-    assert checkpoint["count"] == len(partial) == 600 and checkpoint["cursor"] == partial[-1]
-    with out.open("a") as fh:  # a page half-written when the process died
-        fh.write('{"id": "123", "subj')
-    env.clear_faults()
-    assert main(["export", "--out", str(out), "--resume"]) == 0
-    assert _ids(out) == env.store.all_ids_desc()
-    # Resuming a finished export adds nothing.
-    assert main(["export", "--out", str(out), "--resume"]) == 0
-    assert _ids(out) == env.store.all_ids_desc()
-
-
-@pytest.mark.headoni_fake(tickets=3000, seed=5)
-def test_ctrl_c_saves_the_checkpoint_and_resume_completes(env: FakeDesk, tmp_path: Path) -> None:
-    env.latency = 0.03
-    out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)],
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-    checkpoint = tmp_path / "t.jsonl.checkpoint"
-    deadline = time.monotonic() + 20
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert b"interrupted" in err and b"Traceback" not in err
-    assert 0 < len(_ids(out)) < 3000
-    env.latency = 0
-    assert main(["export", "--out", str(out), "--resume"]) == 0
-    assert _ids(out) == env.store.all_ids_desc()
-
-
-def test_resume_needs_a_file_and_matching_filters(
-    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert _exit(["export", "--resume"]) == 2
-    assert "--resume needs --out" in capsys.readouterr().err
-    out = tmp_path / "t.jsonl"
-    assert main(["export", "--out", str(out), "--status", "open"]) == 0
-    assert _exit(["export", "--out", str(out), "--resume", "--status", "closed"]) == 2
-    assert "another export" in capsys.readouterr().err
-
-
-@pytest.mark.headoni_fake(tickets=300, seed=5)
-def test_resume_refuses_an_output_shorter_than_its_checkpoint(
-    env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "t.jsonl"
-    assert main(["export", "--out", str(out)]) == 0
-    out.write_text(out.read_text()[:100])
-    assert _exit(["export", "--out", str(out), "--resume"]) == 2
-    assert "shorter than its checkpoint" in capsys.readouterr().err
 
 
 def _exit(argv: list[str]) -> int:

@@ -53,7 +53,8 @@ class ApiFailure(Exception):
 
 def iso(ts: datetime) -> str:
     """The API's timestamp form: ``2026-06-04T15:21:09.000Z``."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    # %Y does not pad years before 1000 on every platform: ISO 8601 needs four digits.
+    return f"{ts.year:04d}" + ts.strftime("-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 @attrs.define
