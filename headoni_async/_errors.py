@@ -33,8 +33,12 @@ Every exception this package raises is a :class:`HeadoniError`::
     │   ├── RequestTimeout (+ TimeoutError) a timeout fired
     │   │   └── ReadTimeout
     │   └── ProtocolError                   the peer did not speak valid HTTP
-    └── ResponseDecodeError                 a 2xx body that is not the documented JSON
-        └── ResponseTooLarge                a body past the size cap
+    ├── ResponseDecodeError                 a 2xx body that is not the documented JSON
+    │   └── ResponseTooLarge                a body past the size cap
+    └── SyncError                           a sync's SQLite database cannot be used
+        ├── SyncLocked                      another sync is using that database
+        ├── SyncMismatch (+ ValueError)     another desk or base URL, a later schema, not a sync db
+        └── SyncStateDamaged (+ ValueError) the database's sync state fails validation
 
 An error code the reference does not document still becomes the class for its
 status (``BadRequest`` for an unknown 400 code, and so on), with ``.code`` kept.
@@ -81,6 +85,10 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLarge",
     "ServerError",
+    "SyncError",
+    "SyncLocked",
+    "SyncMismatch",
+    "SyncStateDamaged",
     "TLSError",
     "TicketNotFound",
     "TicketTypeNotFound",
@@ -379,6 +387,27 @@ class ResponseDecodeError(HeadoniError):
 
 class ResponseTooLarge(ResponseDecodeError):
     """The body passed the desk's ``max_response_bytes`` cap and was not read."""
+
+
+class SyncError(HeadoniError):
+    """``sync_desk`` cannot use its SQLite database (it failed, or is not one
+    this sync may write). Nothing the run had not committed is in it."""
+
+
+class SyncLocked(SyncError):
+    """Another sync (in this or another process) is using the database. Raised
+    at once, before any request; the lock dies with the process that holds it."""
+
+
+class SyncMismatch(SyncError, ValueError):
+    """The database mirrors another desk or base URL, was written by a later
+    version (a higher schema version), or is not a sync database at all."""
+
+
+class SyncStateDamaged(SyncError, ValueError):
+    """The database's sync state row fails validation. Nothing was changed;
+    ``reset_state=True`` (``--reset-state``) makes the next sync walk the whole
+    desk again, keeping every row."""
 
 
 # --------------------------------------------------------------------------- the map
