@@ -68,6 +68,7 @@ from ._models import (
 )
 from ._pager import TicketStream
 from ._refs import parse_ticket_refs
+from ._sync import SyncProgress, SyncResult, sync_desk
 from ._version import VERSION as _VERSION
 
 __version__ = _VERSION
@@ -117,6 +118,8 @@ __all__ = [
     "SyncError",
     "SyncLocked",
     "SyncMismatch",
+    "SyncProgress",
+    "SyncResult",
     "SyncStateDamaged",
     "TLSError",
     "Ticket",
@@ -136,5 +139,6 @@ __all__ = [
     "WrongEventLoop",
     "__version__",
     "parse_ticket_refs",
+    "sync_desk",
     "to_api_json",
 ]

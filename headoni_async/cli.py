@@ -1,10 +1,10 @@
-"""The ``headoni`` command: export a desk's tickets, look tickets up, create one,
-run the fake desk, or run the demo against it.
+"""The ``headoni`` command: export a desk's tickets, mirror them into SQLite,
+look tickets up, create one, run the fake desk, or run the demo against it.
 
 Configuration: ``--desk``/``HEADONI_DESK``, ``--token``/``HEADONI_TOKEN``,
 ``--base-url``/``HEADONI_BASE_URL``. Errors print one line (never the token)
 and exit non-zero: 1 for an API or network failure, 2 for bad usage or
-configuration, 130 when interrupted.
+configuration, 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -32,6 +33,8 @@ from ._errors import (
     InvalidArgumentType,
     RateLimited,
     ServerError,
+    SyncMismatch,
+    SyncStateDamaged,
     TicketNotFound,
     TokenDeskMismatch,
     TransportError,
@@ -39,6 +42,7 @@ from ._errors import (
 )
 from ._export import ExportProgress, ExportResult, export_tickets
 from ._models import Ticket, to_api_json
+from ._sync import SyncProgress, SyncResult, sync_desk
 
 __all__ = ["main"]
 
@@ -72,6 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--resume", action="store_true", help="continue an unfinished export to --out")
     export.add_argument(
         "--restart", action="store_true", help="discard an unfinished export to --out and start over"
+    )
+
+    sync = sub.add_parser("sync", help="mirror the desk into SQLite, fetching only what is new")
+    sync.add_argument("--db", type=Path, required=True, help="the SQLite database (created on first use)")
+    sync.add_argument(
+        "--refresh",
+        action="store_true",
+        help="also walk every summary: rewrite changed tickets, mark deleted ones (rows are kept)",
+    )
+    sync.add_argument(
+        "--full", action="store_true", help="keep whole tickets with messages for new and changed tickets"
+    )
+    sync.add_argument(
+        "--concurrency", type=int, default=8, help="whole-ticket requests in flight (default 8)"
+    )
+    sync.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="forget where earlier walks stopped (after a damaged-state error); keeps every row",
     )
 
     ticket = sub.add_parser("ticket", help="get or create a ticket")
@@ -259,6 +282,104 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
 
 
+class Terminated(Exception):
+    """SIGTERM arrived; exits 143 after the command cleaned up."""
+
+
+@contextlib.asynccontextmanager
+async def _sigterm_cancels() -> AsyncIterator[None]:
+    """Make SIGTERM cancel the running command like Ctrl-C does (so its
+    ``finally`` blocks run), then raise ``Terminated``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):  # no signal handlers here (Windows, a thread)
+        yield
+        return
+    try:
+        yield
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _sync_display(progress: SyncProgress) -> contextlib.AbstractContextManager[Any]:
+    """A live progress line on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(lambda _: None)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn(
+            "{task.fields[phase]}: {task.fields[new]} new, {task.fields[changed]} changed, "
+            "{task.fields[deleted]} deleted, {task.fields[fetched]} fetched whole, {task.fields[pages]} pages"
+        ),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("sync", total=None, **_sync_fields(progress))
+
+    @contextlib.contextmanager
+    def shown() -> Iterator[Any]:
+        with bar:
+            yield lambda p: bar.update(task, **_sync_fields(p))
+
+    return shown()
+
+
+def _sync_fields(p: SyncProgress) -> dict[str, Any]:
+    phase = "refreshing" if p.phase == "refresh" else "new tickets"
+    return {
+        "phase": phase,
+        "new": p.new,
+        "changed": p.changed,
+        "deleted": p.deleted,
+        "fetched": p.fetched,
+        "pages": p.pages,
+    }
+
+
+async def _sync(args: argparse.Namespace) -> int:
+    async with _sigterm_cancels(), _open_desk(args) as desk:
+        progress = SyncProgress()
+        with _sync_display(progress) as update:
+            result = await sync_desk(
+                desk,
+                args.db,
+                refresh=args.refresh,
+                full=args.full,
+                concurrency=args.concurrency,
+                reset_state=args.reset_state,
+                progress=progress,
+                on_page=update,
+            )
+    print(_sync_summary(result, args.db), file=sys.stderr)
+    return 0
+
+
+def _sync_summary(r: SyncResult, db: Path) -> str:
+    gone = f" ({r.vanished} gone before they could be fetched)" if r.vanished else ""
+    return (
+        f"synced {r.new} new, {r.changed} changed, {r.deleted} deleted{gone}, {r.restored} restored, "
+        f"{r.fetched} fetched whole; {r.pages} pages, {r.requests} requests, {r.retries} retries, "
+        f"{r.seconds:.2f} s; {r.tickets} tickets in {db}"
+    )
+
+
 def _summary(result: ExportResult, out: Path) -> str:
     rate = result.tickets / result.seconds if result.seconds > 0 else 0.0
     return (
@@ -432,6 +553,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "export":
             return asyncio.run(_export(args))
+        if args.command == "sync":
+            return asyncio.run(_sync(args))
         if args.command == "ticket":
             return asyncio.run(_ticket(args))
         if args.command in ("departments", "ticket-types"):
@@ -439,14 +562,17 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "fake-desk":
             return _fake_desk(args)
         return _demo(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         saved = args.command == "export" and _export_file(args) is not None
         hint = " (the last page is saved: run again with --resume)" if saved else ""
-        print(f"headoni: interrupted{hint}", file=sys.stderr)
-        return 130
+        if args.command == "sync":
+            hint = f" (every page committed so far is in {args.db}: run sync again to go on)"
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"headoni: {what}{hint}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except UsageError as exc:
         _fail(str(exc), 2)
-    except (InvalidArgument, InvalidArgumentType) as exc:
+    except (InvalidArgument, InvalidArgumentType, SyncMismatch, SyncStateDamaged) as exc:
         _fail(str(exc), 2)
     except HeadoniError as exc:
         _fail(_explain(exc, args.desk), 1)

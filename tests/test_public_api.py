@@ -20,7 +20,7 @@ EXPECTED = {
     "RequestTimeout", "ReadTimeout", "ProtocolError", "ResponseDecodeError", "ResponseTooLarge",
     "InvalidArgument", "InvalidArgumentType", "DeskClosed", "__version__",
     "parse_ticket_refs", "to_api_json", "WrongEventLoop",
-    "SyncError", "SyncLocked", "SyncMismatch", "SyncStateDamaged",
+    "SyncError", "SyncLocked", "SyncMismatch", "SyncStateDamaged", "SyncProgress", "SyncResult", "sync_desk",
 }  # fmt: skip
 
 

@@ -1,0 +1,322 @@
+"""sync_desk against the fake desk (real loopback HTTP, real SQLite files),
+counting requests at the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from blockbuster import blockbuster_ctx
+
+from headoni_async import (
+    AsyncDesk,
+    ServerError,
+    SyncLocked,
+    SyncMismatch,
+    SyncProgress,
+    sync_desk,
+)
+from headoni_async.testing import FakeDesk, Fault
+
+from .conftest import FAST_RETRY
+
+
+def rows(db: Path) -> dict[str, dict[str, Any]]:
+    """The tickets table, by id."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["id"]: dict(r) for r in conn.execute("SELECT * FROM tickets")}
+    finally:
+        conn.close()
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [tuple(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+async def listed(desk: AsyncDesk) -> list[dict[str, Any]]:
+    """Every summary record the desk lists now, newest first."""
+    return [r async for page in desk.tickets().pages() for r in page.records]
+
+
+async def assert_mirror_is_the_desk(db: Path, desk: AsyncDesk, *, whole: bool = False) -> None:
+    """Every listed ticket once, every field equal; nothing else listed."""
+    got = rows(db)
+    expected = await listed(desk)
+    alive = {i: r for i, r in got.items() if r["deleted_at"] is None}
+    assert sorted(alive) == sorted(r["id"] for r in expected)
+    for record in expected:
+        row = got[record["id"]]
+        assert json.loads(row["summary"]) == record
+        assert (row["number"], row["updated_at"], row["created_at"]) == (
+            record["number"], record["updatedAt"], record["createdAt"],
+        )
+        assert row["status_type"] == record["status"]["internalType"]
+        assert row["requester_email"] == record["requester"]["email"]
+    if whole:
+        ids = [r["id"] for r in expected]
+        async for found in desk.get_ticket_records(ids, concurrency=8):
+            assert json.loads(got[found.ticket.id]["ticket"]) == found.record
+
+
+async def test_first_sync_mirrors_the_desk(fake: FakeDesk, desk: AsyncDesk, tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    result = await sync_desk(desk, db)
+    assert (result.new, result.changed, result.deleted, result.pages) == (250, 0, 0, 3)
+    assert result.requests == fake.count() == 3 + 2 and result.tickets == 250
+    assert result.high_water == fake.store.all_ids_desc()[0]
+    await assert_mirror_is_the_desk(db, desk)
+    assert query(db, "SELECT count(*) FROM tickets WHERE ticket IS NOT NULL") == [(0,)]
+    assert len(query(db, "SELECT * FROM departments")) == 3
+    assert len(query(db, "SELECT * FROM ticket_types")) == 3
+
+
+async def test_nothing_new_is_one_list_request_plus_the_catalog(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    before = rows(db)
+    start = fake.count()
+    result = await sync_desk(desk, db)
+    assert fake.count() - start == 3 == result.requests
+    assert fake.count("list_tickets") == 3 + 1
+    assert (result.new, result.changed, result.pages) == (0, 0, 1)
+    assert rows(db) == before  # not one row rewritten (synced_at included)
+
+
+async def test_new_tickets_only_and_no_page_past_the_mark(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    before = rows(db)
+    added = fake.add_tickets(250)
+    start = fake.count("list_tickets")
+    result = await sync_desk(desk, db)
+    # 250 new: pages of 100, 100 and 50 (+ 50 already stored: the walk stops there).
+    assert fake.count("list_tickets") - start == 3 and result.requests == 3 + 2
+    assert result.new == 250 and result.high_water == added[-1]
+    after = rows(db)
+    assert {i: after[i] for i in before} == before
+    await assert_mirror_is_the_desk(db, desk)
+
+
+async def test_refresh_full_fetches_exactly_the_changed(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    first = await sync_desk(desk, db, full=True)
+    assert first.fetched == 250 == fake.count("get_ticket")
+    changed = [1001 + 7 * k for k in range(30)]
+    for number in changed:
+        fake.edit_ticket(number, subject=f"edited {number}", extra={"tags": ["vip"], "assignee": None})
+    start_gets, start_lists = fake.count("get_ticket"), fake.count("list_tickets")
+    result = await sync_desk(desk, db, refresh=True, full=True)
+    assert fake.count("get_ticket") - start_gets == 30 == result.fetched
+    assert fake.count("list_tickets") - start_lists == 1 + 3  # the walk for new ones, then every page
+    assert (result.new, result.changed, result.deleted) == (0, 30, 0) and result.refreshed
+    await assert_mirror_is_the_desk(db, desk, whole=True)
+    tags = query(db, "SELECT number FROM tickets WHERE json_extract(ticket, '$.tags[0]') = 'vip' ORDER BY number")
+    assert [n for (n,) in tags] == changed
+
+
+async def test_summaries_first_then_full_fetches_only_what_has_no_whole_ticket(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    plain = await sync_desk(desk, db, full=True)
+    assert plain.fetched == 0  # no refresh: nothing is walked, nothing fetched
+    start = fake.count("get_ticket")
+    first = await sync_desk(desk, db, refresh=True, full=True)
+    assert first.fetched == 250 == fake.count("get_ticket") - start and first.changed == 0
+    again = await sync_desk(desk, db, refresh=True, full=True)
+    assert again.fetched == 0
+
+
+async def test_refresh_marks_deleted_keeps_the_row_and_clears_it_when_listed_again(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    ids = fake.store.all_ids_desc()
+    # The newest, the oldest, and one on a page boundary.
+    gone = [ids[0], ids[-1], ids[99], ids[100]]
+    for ticket_id in gone:
+        fake.remove_ticket(ticket_id)
+    plain = await sync_desk(desk, db)
+    assert plain.deleted == 0  # only a refresh looks for deletions
+    result = await sync_desk(desk, db, refresh=True)
+    assert result.deleted == 4 and result.tickets == 246
+    got = rows(db)
+    assert len(got) == 250 and {i for i, r in got.items() if r["deleted_at"]} == set(gone)
+    # Marked as deleted by mistake (or deleted and restored): listed again, cleared.
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE tickets SET deleted_at = '2026-01-01T00:00:00.000Z' WHERE id = ?", (ids[50],))
+    conn.commit()
+    conn.close()
+    again = await sync_desk(desk, db, refresh=True)
+    assert (again.restored, again.deleted, again.changed) == (1, 0, 0)
+    assert rows(db)[ids[50]]["deleted_at"] is None
+    await assert_mirror_is_the_desk(db, desk)
+
+
+async def test_an_interrupted_refresh_marks_only_what_it_covered_and_goes_on(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    ids = fake.store.all_ids_desc()
+    fake.remove_ticket(ids[10])  # on the refresh's first page
+    fake.remove_ticket(ids[220])  # on its third
+    start = fake.count("list_tickets")
+    # Request 1 is the walk for new tickets, 2 and 3 the refresh's first two pages.
+    fake.inject(Fault.html_error(503), route="list_tickets", on=start + 4, times=1)
+    with pytest.raises(ServerError):
+        await sync_desk(desk, db, refresh=True)
+    assert {i for i, r in rows(db).items() if r["deleted_at"]} == {ids[10]}
+    start = fake.count("list_tickets")
+    result = await sync_desk(desk, db, refresh=True)
+    # The walk for new tickets, then the refresh from where it stopped: one page.
+    assert fake.count("list_tickets") - start == 2 and result.deleted == 1 and result.refreshed
+    assert {i for i, r in rows(db).items() if r["deleted_at"]} == {ids[10], ids[220]}
+
+
+async def test_an_interrupted_walk_then_newer_tickets_lose_nothing_and_write_nothing_twice(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)  # 250 stored, high-water mark at the top
+    fake.add_tickets(500)  # then a walk from T1 down must cover 5 pages and 50 more
+    start = fake.count("list_tickets")
+    fake.inject(Fault.html_error(503), route="list_tickets", on=start + 3, times=1)
+    with pytest.raises(ServerError):
+        await sync_desk(desk, db)
+    first_run = rows(db)
+    assert len(first_run) == 450  # two pages of the walk committed
+    fake.add_tickets(120)  # tickets above T1 arrive before the rerun
+    start = fake.count("list_tickets")
+    result = await sync_desk(desk, db)
+    # The rest of the old walk (pages 3..6: 300 new, stopping at the mark), then the
+    # 120 newer ones (2 pages, the second reaching T1).
+    assert result.new == 420 and fake.count("list_tickets") - start == 4 + 2
+    after = rows(db)
+    assert {i: after[i] for i in first_run} == first_run  # nothing rewritten
+    await assert_mirror_is_the_desk(db, desk)
+    state = query(db, "SELECT high_water, walk_top, walk_cursor FROM sync_state")
+    assert state == [(fake.store.all_ids_desc()[0], None, None)]
+
+
+async def test_a_ticket_gone_between_list_and_get(fake: FakeDesk, desk: AsyncDesk, tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    ids = fake.store.all_ids_desc()
+    # With one fetch in flight the gets arrive in list order: the 5th answers 404.
+    fake.inject(Fault.error(404, "ticket_not_found"), route="get_ticket", on=5, times=1)
+    result = await sync_desk(desk, db, full=True, concurrency=1)
+    assert result.vanished == 1 == result.deleted and result.fetched == 249 and result.new == 250
+    row = rows(db)[ids[4]]
+    assert row["deleted_at"] is not None and row["ticket"] is None and json.loads(row["summary"])["id"] == ids[4]
+    # It was not really gone: the next refresh lists it, restores it and fetches it whole.
+    again = await sync_desk(desk, db, refresh=True, full=True)
+    assert (again.restored, again.fetched) == (1, 1)
+    await assert_mirror_is_the_desk(db, desk, whole=True)
+
+
+async def test_unknown_fields_and_lone_surrogates_are_stored_as_valid_json(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    odd = {"tags": ["a", "\ud83d"], "big": 2**70, "nested": {"x": [None, True, 1.5]}}
+    fake.edit_ticket(1001, subject="half an emoji \ud83d", extra=odd)
+    result = await sync_desk(desk, db, full=True)
+    assert result.new == 250
+    number = 1001
+    (summary, ticket, valid) = query(
+        db, "SELECT summary, ticket, json_valid(summary) AND json_valid(ticket) FROM tickets WHERE number = ?", number
+    )[0]
+    assert valid == 1
+    for text in (summary, ticket):
+        doc = json.loads(text)
+        assert doc["subject"] == "half an emoji \ud83d" and doc["tags"] == ["a", "\ud83d"]
+        assert doc["big"] == 2**70 and doc["nested"] == odd["nested"]
+    await assert_mirror_is_the_desk(db, desk, whole=True)
+
+
+async def test_two_syncs_at_once_the_second_fails_at_once(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    fake.latency = 0.05
+    first = asyncio.create_task(sync_desk(desk, db))
+    while fake.count() == 0:
+        await asyncio.sleep(0.005)
+    seen = fake.count()
+    started = time.monotonic()
+    with pytest.raises(SyncLocked, match="another sync is using") as info:
+        await sync_desk(desk, db)
+    assert time.monotonic() - started < 1 and "\n" not in str(info.value)
+    assert fake.count() - seen <= 1  # the first one's requests only
+    assert (await first).new == 250
+
+
+async def test_another_desk_or_base_url_is_refused_before_any_request(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    await sync_desk(desk, db)
+    async with FakeDesk("acme", tickets=5) as other, FakeDesk("globex", tickets=5) as globex:
+        async with AsyncDesk("acme", other.mint_token(), base_url=other.base_url) as elsewhere:
+            with pytest.raises(SyncMismatch, match="base URL"):
+                await sync_desk(elsewhere, db)
+        async with AsyncDesk("globex", globex.mint_token(), base_url=globex.base_url) as wrong:
+            with pytest.raises(SyncMismatch, match="desk 'acme'"):
+                await sync_desk(wrong, db)
+        assert other.count() == globex.count() == 0
+    assert len(rows(db)) == 250
+
+
+async def test_progress_is_reported_after_every_committed_page(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int]] = []
+    progress = SyncProgress()
+    await sync_desk(desk, tmp_path / "t.db", progress=progress, on_page=lambda p: seen.append((p.pages, p.new)))
+    assert seen == [(1, 100), (2, 200), (3, 250)] and progress.new == 250
+
+
+async def test_the_sync_never_blocks_the_loop(tmp_path: Path) -> None:
+    fake = FakeDesk("acme", tickets=300, seed=1)
+    with fake.serve_in_thread():
+        fake.remove_ticket(fake.store.all_ids_desc()[3])
+        async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+            with blockbuster_ctx():
+                first = await sync_desk(desk, tmp_path / "t.db", full=True, concurrency=4)
+                again = await sync_desk(desk, tmp_path / "t.db", refresh=True)
+    assert first.new == 299 and again.new == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("concurrency", 0), ("concurrency", True), ("page_size", 101)])
+async def test_bad_arguments_are_refused_before_any_io(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path, name: str, value: Any
+) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        await sync_desk(desk, tmp_path / "t.db", **{name: value})
+    assert fake.count() == 0 and not (tmp_path / "t.db").exists()
+
+
+async def test_retries_are_counted_apart_from_requests(fake: FakeDesk, tmp_path: Path) -> None:
+    fake.inject(Fault.reset_mid_body(), route="list_tickets", on=2)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=FAST_RETRY) as desk:
+        result = await sync_desk(desk, tmp_path / "t.db")
+    assert result.retries == 1 and result.requests == 5 and fake.count() == 6 and result.new == 250
