@@ -141,8 +141,10 @@ async def test_summaries_first_then_full_fetches_only_what_has_no_whole_ticket(
     start = fake.count("get_ticket")
     first = await sync_desk(desk, db, refresh=True, full=True)
     assert first.fetched == 250 == fake.count("get_ticket") - start and first.changed == 0
+    before = rows(db)
     again = await sync_desk(desk, db, refresh=True, full=True)
-    assert again.fetched == 0
+    assert again.fetched == 0 and again.changed == 0
+    assert rows(db) == before  # an unchanged ticket is not rewritten (synced_at included)
 
 
 async def test_refresh_marks_deleted_keeps_the_row_and_clears_it_when_listed_again(
@@ -258,9 +260,9 @@ async def test_two_syncs_at_once_the_second_fails_at_once(
 ) -> None:
     db = tmp_path / "t.db"
     fake.latency = 0.05
-    first = asyncio.create_task(sync_desk(desk, db))
-    while fake.count() == 0:
-        await asyncio.sleep(0.005)
+    committed = asyncio.Event()
+    first = asyncio.create_task(sync_desk(desk, db, on_page=lambda _: committed.set()))
+    await committed.wait()
     seen = fake.count()
     started = time.monotonic()
     with pytest.raises(SyncLocked, match="another sync is using") as info:
