@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sqlite3
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from ._errors import SyncError, SyncLocked, SyncMismatch, SyncStateDamaged
+from ._filelock import LockBusy, exclusive_lock
 
 __all__ = ["SCHEMA_VERSION", "Mirror", "PageWrite", "Stored", "SyncState"]
 
@@ -253,34 +254,23 @@ def validate_state(row: Mapping[str, Any]) -> SyncState:
 # ---------------------------------------------------------------- the lock
 
 
-def acquire_lock(db: Path) -> IO[bytes]:
-    """Hold ``<db>.lock`` for the whole run: a second sync on the same database
-    fails at once (not after SQLite's busy timeout), and the OS releases the
-    lock when the process dies, however it dies."""
-    lock_path = db.with_name(db.name + ".lock")
-    handle = lock_path.open("a+b")
+def lock_path(db: Path) -> Path:
+    """The lock a sync holds for its whole run (see ``_filelock``)."""
+    return db.with_name(db.name + ".lock")
+
+
+def acquire_lock(db: Path) -> contextlib.AbstractContextManager[None]:
+    """Take ``<db>.lock``: a second sync on the same database fails at once with
+    ``SyncLocked`` (not after SQLite's busy timeout), and the OS releases the
+    lock when the process dies, however it dies. Returns what releases it."""
+    held = exclusive_lock(lock_path(db), str(db))
     try:
-        _lock(handle)
-    except OSError:
-        handle.close()
+        held.__enter__()
+    except LockBusy:
         raise SyncLocked(
-            f"another sync is using {db} (it holds {lock_path.name}); wait for it to finish"
+            f"another sync is using {db} (it holds {lock_path(db).name}); wait for it to finish"
         ) from None
-    return handle
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock(handle: IO[bytes]) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock(handle: IO[bytes]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return held
 
 
 # ---------------------------------------------------------------- opening
@@ -492,7 +482,7 @@ class Mirror:
         self.db = db
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="headoni-sync-db")
         self._conn: sqlite3.Connection | None = None
-        self._lock: IO[bytes] | None = None
+        self._lock: contextlib.AbstractContextManager[None] | None = None
         self._state: SyncState | None = None
 
     @property
@@ -543,7 +533,7 @@ class Mirror:
                 conn.close()
         finally:
             if lock is not None:
-                lock.close()  # closing the file releases the lock
+                lock.__exit__(None, None, None)
 
     async def close(self) -> None:
         """Close the connection and release the lock (after any call still
