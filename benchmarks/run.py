@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import time
-import timeit
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -36,6 +35,9 @@ import aiohttp
 import attrs
 
 from headoni_async import AsyncDesk, RetryPolicy
+
+from . import micro
+from .common import Row, sample
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "hd_benchmark"
@@ -91,9 +93,60 @@ def _loads() -> Callable[[bytes], Any]:
         return json.loads
 
 
-async def floor_stream(root: str, limit: int) -> int:
-    """The floor: bare aiohttp following nextCursor, JSON to dicts, no models."""
+PageDecoder = Callable[[bytes], tuple[int, str | None]]
+"""Page bytes -> (tickets on the page, next cursor): what a bare-aiohttp walker needs."""
+
+
+def dict_pages() -> PageDecoder:
+    """The floor: JSON into dicts with the fastest decoder installed, no models."""
     loads = _loads()
+
+    def decode(body: bytes) -> tuple[int, str | None]:
+        page = loads(body)
+        return len(page["tickets"]), page["nextCursor"]
+
+    return decode
+
+
+def no_pages() -> PageDecoder:
+    """Transport only: the bytes are not parsed; the cursor is found by a byte search."""
+    marker = b'"nextCursor":'
+
+    def decode(body: bytes) -> tuple[int, str | None]:
+        cursor = body[body.rindex(marker) + len(marker) : -1].strip()
+        return body.count(b'"number":'), None if cursor == b"null" else cursor.strip(b'"').decode()
+
+    return decode
+
+
+def msgspec_pages() -> PageDecoder:
+    """The typed-decode limit: msgspec Structs straight from the bytes."""
+    import msgspec
+
+    from .peers import MPage
+
+    loads = msgspec.json.Decoder(MPage).decode
+
+    def decode(body: bytes) -> tuple[int, str | None]:
+        page = loads(body)
+        return len(page.tickets), page.next_cursor
+
+    return decode
+
+
+def pydantic_pages() -> PageDecoder:
+    """The peer's models on our transport: pydantic v2 validating the bytes."""
+    from .peers import Page
+
+    def decode(body: bytes) -> tuple[int, str | None]:
+        page = Page.model_validate_json(body)
+        return len(page.tickets), page.next_cursor
+
+    return decode
+
+
+async def bare_stream(root: str, limit: int, decode: PageDecoder) -> int:
+    """Bare aiohttp following nextCursor; ``decode`` turns each page's bytes into something."""
     seen = 0
     cursor = None
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -101,12 +154,27 @@ async def floor_stream(root: str, limit: int) -> int:
         while seen < limit:
             params = {"limit": "100"} if cursor is None else {"limit": "100", "cursor": cursor}
             async with session.get(root + "/api/v1/tickets", params=params, headers=headers) as resp:
-                page = loads(await resp.read())
-            seen += len(page["tickets"])
-            cursor = page["nextCursor"]
+                count, cursor = decode(await resp.read())
+            seen += count
             if cursor is None:
                 break
     return min(seen, limit)
+
+
+@contextlib.contextmanager
+def plain_json_path() -> Iterator[None]:
+    """headoni-async as if msgspec were not installed (the orjson/stdlib decode path)."""
+    from headoni_async import _models
+
+    saved = getattr(_models, "_msgspec_page", None)
+    if saved is None:  # no msgspec path in this build: nothing to switch off
+        yield
+        return
+    _models._msgspec_page = None  # type: ignore[attr-defined]  # absent in 0.1.0: see above
+    try:
+        yield
+    finally:
+        _models._msgspec_page = saved  # type: ignore[attr-defined]
 
 
 async def ours_stream(root: str, limit: int, *, prefetch: bool = True, work: float = 0.0) -> int:
@@ -125,16 +193,18 @@ async def ours_stream(root: str, limit: int, *, prefetch: bool = True, work: flo
     return min(seen, limit)
 
 
-async def ours_stream_tickets(root: str, limit: int) -> int:
+async def ours_stream_tickets(root: str, limit: int, *, plain: bool = False) -> int:
+    """headoni-async's stream, ticket by ticket; ``plain``: without the msgspec path."""
     seen = 0
-    async with (
-        AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk,
-        desk.tickets(page_size=100) as stream,
-    ):
-        async for _ in stream:
-            seen += 1
-            if seen >= limit:
-                break
+    with plain_json_path() if plain else contextlib.nullcontext():
+        async with (
+            AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk,
+            desk.tickets(page_size=100) as stream,
+        ):
+            async for _ in stream:
+                seen += 1
+                if seen >= limit:
+                    break
     return seen
 
 
@@ -167,35 +237,38 @@ async def floor_get_many(root: str, numbers: list[int]) -> None:
                 loads(await resp.read())
 
 
+async def floor_fan_out(root: str, numbers: list[int], concurrency: int) -> None:
+    """Bare aiohttp: the same GETs, at most ``concurrency`` in flight on a pool of that size."""
+    loads = _loads()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    gate = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(n: int) -> Any:
+            async with gate, session.get(f"{root}/api/v1/tickets/{n}", headers=headers) as resp:
+                return loads(await resp.read())
+
+        got = await asyncio.gather(*(one(n) for n in numbers))
+    assert len(got) == len(numbers)
+
+
 async def ours_get_many(root: str, numbers: list[int]) -> None:
     async with AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk:
         for n in numbers:
             await desk.get_ticket(n)
 
 
-async def ours_fan_out(root: str, numbers: list[int], concurrency: int) -> None:
+async def ours_fan_out(root: str, numbers: list[int], concurrency: int, pool: int = 32) -> None:
     policy = RetryPolicy(attempts=1)
-    async with AsyncDesk("acme", TOKEN, base_url=root + "/api/v1", retry=policy) as desk:
+    async with AsyncDesk(
+        "acme", TOKEN, base_url=root + "/api/v1", retry=policy, max_connections=pool
+    ) as desk:
         got = [t async for t in desk.get_tickets(numbers, concurrency=concurrency)]
     assert len(got) == len(numbers)
 
 
 # ---------------------------------------------------------------- measuring
-
-
-@attrs.frozen
-class Sample:
-    median: float
-    low: float
-    high: float
-
-    def fmt(self, unit: str = "", scale: float = 1.0, digits: int = 0) -> str:
-        m, lo, hi = (v * scale for v in (self.median, self.low, self.high))
-        return f"{m:,.{digits}f}{unit} ({lo:,.{digits}f}..{hi:,.{digits}f})"
-
-
-def sample(values: list[float]) -> Sample:
-    return Sample(statistics.median(values), min(values), max(values))
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
@@ -205,6 +278,10 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def interleaved(rounds: int, cases: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, list[float]]:
+    """Run every case once untimed (imports, connection pools, the server's caches and
+    the CPU's frequency settle), then ``rounds`` timed rounds, one case after the other."""
+    for fn in cases.values():
+        await fn()
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
@@ -212,35 +289,73 @@ async def interleaved(rounds: int, cases: dict[str, Callable[[], Awaitable[Any]]
     return times
 
 
-@attrs.frozen
-class Row:
-    scenario: str
-    measured: str
-    ratio: float | None
-    target: str
-    ok: bool | None
-
-
 # ---------------------------------------------------------------- scenarios
 
 
 async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
+    transport, dicts, structs, pydantic = no_pages(), dict_pages(), msgspec_pages(), pydantic_pages()
     times = await interleaved(
         rounds,
         {
-            "floor": lambda: floor_stream(root, tickets),
+            "transport": lambda: bare_stream(root, tickets, transport),
+            "floor": lambda: bare_stream(root, tickets, dicts),
+            "msgspec": lambda: bare_stream(root, tickets, structs),
+            "pydantic": lambda: bare_stream(root, tickets, pydantic),
             "ours": lambda: ours_stream_tickets(root, tickets),
+            "plain": lambda: ours_stream_tickets(root, tickets, plain=True),
             "peer": lambda: peer_stream(root, tickets),
         },
     )
     rate = {k: sample([tickets / t for t in v]) for k, v in times.items()}
-    vs_floor = statistics.median(f / o for f, o in zip(times["floor"], times["ours"], strict=True))
-    vs_peer = statistics.median(p / o for p, o in zip(times["peer"], times["ours"], strict=True))
+
+    def speed(ours: str, other: str) -> float:
+        """How many times faster ``ours`` is than ``other``: the median of the per-round ratios."""
+        return statistics.median(o / u for u, o in zip(times[ours], times[other], strict=True))
+
+    def model_cost(ours: str, other: str) -> float:
+        """The same, counting only what each adds to the transport-only walk of that round."""
+        return statistics.median(
+            (o - t) / (u - t) for t, u, o in zip(times["transport"], times[ours], times[other], strict=True)
+        )
+
+    vs_floor, plain_floor = speed("ours", "floor"), speed("plain", "floor")
+    vs_limit, vs_models, vs_peer = speed("ours", "msgspec"), speed("ours", "pydantic"), speed("ours", "peer")
+    cost = model_cost("ours", "pydantic")
+
+    def rated(name: str, key: str) -> Row:
+        return Row(f"1. stream: {name}", rate[key].fmt(" t/s"), None, "", None)
+
     return [
-        Row("1. stream: floor (aiohttp + dicts)", rate["floor"].fmt(" t/s"), None, "", None),
-        Row("1. stream: headoni-async models", rate["ours"].fmt(" t/s"), None, "", None),
-        Row("1. stream: peer (httpx + pydantic)", rate["peer"].fmt(" t/s"), None, "", None),
-        Row("1. stream: ours / floor", f"{vs_floor:.2f}x", vs_floor, ">= 0.5x", vs_floor >= 0.5),
+        rated("transport only (aiohttp, bytes not parsed)", "transport"),
+        rated("floor (aiohttp + orjson dicts)", "floor"),
+        rated("typed limit (aiohttp + msgspec structs)", "msgspec"),
+        rated("peer's models (aiohttp + pydantic)", "pydantic"),
+        rated("headoni-async models", "ours"),
+        rated("headoni-async, no msgspec path", "plain"),
+        rated("peer (httpx + pydantic)", "peer"),
+        Row("1. stream: ours / floor", f"{vs_floor:.2f}x", vs_floor, ">= 0.65x", vs_floor >= 0.65),
+        Row(
+            "1. stream: ours without msgspec / floor",
+            f"{plain_floor:.2f}x",
+            plain_floor,
+            ">= 0.55x",
+            plain_floor >= 0.55,
+        ),
+        Row("1. stream: ours / typed limit", f"{vs_limit:.2f}x", vs_limit, "info", None),
+        Row(
+            "1. stream: ours / peer's models on aiohttp",
+            f"{vs_models:.2f}x",
+            vs_models,
+            ">= 1.6x",
+            vs_models >= 1.6,
+        ),
+        Row(
+            "1. stream: model cost over transport, peer's models on aiohttp / ours",
+            f"{cost:.2f}x",
+            cost,
+            "info",
+            None,
+        ),
         Row("1. stream: ours / peer", f"{vs_peer:.2f}x", vs_peer, ">= 2x", vs_peer >= 2.0),
     ]
 
@@ -337,33 +452,28 @@ async def overhead(root: str, calls: int, rounds: int) -> list[Row]:
     ]
 
 
-def decode_cost(number: int) -> list[Row]:
-    import msgspec
-
-    from headoni_async._models import decode_page
-    from headoni_async._protocol import json_loads
-    from headoni_async.testing import DeskStore
-    from headoni_async.testing._fake import _summary_bytes
-
-    store = DeskStore(tickets=100, seed=1)
-    body = (
-        b'{"tickets":[' + b",".join(_summary_bytes(t) for t in store.iter_tickets()) + b'],"nextCursor":"1"}'
+async def concurrency(root: str, count: int, rounds: int) -> list[Row]:
+    """get_tickets at concurrency 64 on a fast server vs bare aiohttp with the same pool size."""
+    numbers = [1001 + (i % 500) for i in range(count)]
+    await ours_get_many(root, numbers[:500])  # the server renders each ticket once, before timing
+    times = await interleaved(
+        rounds,
+        {
+            "floor": lambda: floor_fan_out(root, numbers, 64),
+            "ours": lambda: ours_fan_out(root, numbers, 64, pool=64),
+        },
     )
-    from .peers import MPage, Page
-
-    decoder = msgspec.json.Decoder(MPage)
-    cases = {
-        "headoni-async (json + cattrs -> attrs)": lambda: decode_page(json_loads(body)),
-        "pydantic v2 (model_validate_json)": lambda: Page.model_validate_json(body),
-        "msgspec (Struct decoder)": lambda: decoder.decode(body),
-    }
-    rows = []
-    for name, fn in cases.items():
-        runs = [timeit.timeit(fn, number=number) / number for _ in range(5)]
-        rows.append(
-            Row(f"6. decode one 100-ticket page: {name}", sample(runs).fmt(" us", 1e6), None, "info", None)
+    ratio = statistics.median(f / o for f, o in zip(times["floor"], times["ours"], strict=True))
+    rate = {k: sample([count / t for t in v]) for k, v in times.items()}
+    return [
+        Row(
+            f"7. get_tickets x{count:,} at concurrency 64: ours / bare aiohttp (pool 64)",
+            f"{rate['ours'].fmt(' t/s')} vs {rate['floor'].fmt(' t/s')}",
+            ratio,
+            "info",
+            None,
         )
-    return rows
+    ]
 
 
 # ---------------------------------------------------------------- the run
@@ -405,6 +515,8 @@ def table(rows: list[Row]) -> str:
 @attrs.frozen
 class Sizes:
     stream: int
+    fan_fast: int
+    held: int
     hide: int
     fan: int
     mem_small: int
@@ -413,8 +525,28 @@ class Sizes:
     rounds: int
 
 
-FULL = Sizes(stream=100_000, hide=10_000, fan=500, mem_small=20_000, mem_large=200_000, calls=2_000, rounds=5)
-QUICK = Sizes(stream=2_000, hide=1_000, fan=20, mem_small=2_000, mem_large=4_000, calls=100, rounds=1)
+FULL = Sizes(
+    stream=100_000,
+    fan_fast=5_000,
+    held=100_000,
+    hide=10_000,
+    fan=500,
+    mem_small=20_000,
+    mem_large=200_000,
+    calls=2_000,
+    rounds=5,
+)
+QUICK = Sizes(
+    stream=2_000,
+    fan_fast=200,
+    held=2_000,
+    hide=1_000,
+    fan=20,
+    mem_small=2_000,
+    mem_large=4_000,
+    calls=100,
+    rounds=1,
+)
 
 
 async def run(quick: bool) -> list[Row]:
@@ -424,12 +556,14 @@ async def run(quick: bool) -> list[Row]:
         rows += await throughput(fast, z.stream, z.rounds)
         rows += memory(fast, z.mem_small, z.mem_large, max(1, z.rounds // 2))
         rows += await overhead(fast, z.calls, z.rounds)
+        rows += await concurrency(fast, z.fan_fast, z.rounds)
     with server(z.hide, latency=0.005) as slow:
         rows += await latency_hiding(slow, z.hide, max(1, z.rounds - 2))
     with server(z.fan + 1, latency=0.02) as slower:
         rows += await fan_out(slower, z.fan, max(1, z.rounds - 3))
-    rows += decode_cost(50 if quick else 500)
-    return sorted(rows, key=lambda r: r.scenario.split(".")[0])
+    rows += micro.decode_cost(50 if quick else 500)
+    rows += micro.memory_held(z.held)
+    return sorted(rows, key=lambda r: int(r.scenario.split(".")[0]))
 
 
 def child_memory(root: str, tickets: int) -> None:

@@ -1,0 +1,31 @@
+"""What every benchmark module shares: a measured figure and a table row."""
+
+from __future__ import annotations
+
+import statistics
+
+import attrs
+
+
+@attrs.frozen
+class Sample:
+    median: float
+    low: float
+    high: float
+
+    def fmt(self, unit: str = "", scale: float = 1.0, digits: int = 0) -> str:
+        m, lo, hi = (v * scale for v in (self.median, self.low, self.high))
+        return f"{m:,.{digits}f}{unit} ({lo:,.{digits}f}..{hi:,.{digits}f})"
+
+
+def sample(values: list[float]) -> Sample:
+    return Sample(statistics.median(values), min(values), max(values))
+
+
+@attrs.frozen
+class Row:
+    scenario: str
+    measured: str
+    ratio: float | None
+    target: str
+    ok: bool | None

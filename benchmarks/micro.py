@@ -1,0 +1,108 @@
+"""The in-process scenarios: what decoding one page costs, and what 100,000 decoded
+summaries hold in memory. No network: the page bytes are rendered here, exactly as the
+benchmark server serves them."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import timeit
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from .common import Row, sample
+
+# The memory a list of 100,000 headoni-async summaries held in headoni-async 0.1.0
+# (tracemalloc, this benchmark); the target is not to grow past it.
+HELD_BEFORE_MB = 57.7
+
+
+def page_bodies(tickets: int) -> list[bytes]:
+    """The pages of a desk with ``tickets`` tickets, 100 per page, newest first."""
+    from headoni_async.testing import DeskStore
+
+    from .server import _render_pages
+
+    return list(_render_pages(DeskStore("acme", tickets=tickets, seed=1)).values())
+
+
+def ours_decoder(*, msgspec: bool = True) -> Callable[[bytes], Any]:
+    """Page bytes -> ``TicketPage``, the way ``AsyncDesk`` decodes a page; ``msgspec=False``:
+    as if msgspec were not installed."""
+    from headoni_async import _models
+
+    body_decoder: Callable[..., Any] | None = getattr(_models, "decode_page_body", None)
+    if body_decoder is None:  # a build without the bytes-level decoder (0.1.0)
+        from headoni_async._protocol import json_loads
+
+        return lambda body: _models.decode_page(json_loads(body))
+    if msgspec:
+        return body_decoder
+    return lambda body: body_decoder(body, msgspec=False)
+
+
+def _others() -> dict[str, Callable[[bytes], Any]]:
+    import msgspec
+
+    from .peers import MPage, Page
+    from .run import _loads
+
+    loads, structs = _loads(), msgspec.json.Decoder(MPage).decode
+    return {
+        "dicts (orjson)": lambda body: loads(body)["tickets"],
+        "pydantic v2 (model_validate_json)": lambda body: Page.model_validate_json(body).tickets,
+        "msgspec (Struct decoder)": lambda body: structs(body).tickets,
+    }
+
+
+def _cases() -> dict[str, Callable[[bytes], Any]]:
+    ours, plain = ours_decoder(), ours_decoder(msgspec=False)
+    return {
+        "headoni-async (speedups: msgspec -> attrs)": lambda body: ours(body).tickets,
+        "headoni-async without msgspec (orjson + cattrs -> attrs)": lambda body: plain(body).tickets,
+        **_others(),
+    }
+
+
+def decode_cost(number: int) -> list[Row]:
+    """Microseconds to turn one 100-ticket page (bytes) into objects, with the garbage
+    collector ON, as in a real program (``timeit`` turns it off by default)."""
+    body = page_bodies(100)[0]
+    rows = []
+    for name, fn in _cases().items():
+        fn(body)  # warm-up: lazily built hooks, caches
+        timer = timeit.Timer(functools.partial(fn, body), setup=gc.enable)
+        runs = [timer.timeit(number) / number for _ in range(5)]
+        target, ok = "info", None
+        if name.startswith("headoni-async (speedups"):
+            target, ok = "<= 180 us", sample(runs).median <= 180e-6
+        measured = sample(runs).fmt(" us", 1e6)
+        rows.append(Row(f"6. decode one 100-ticket page, GC on: {name}", measured, None, target, ok))
+    return rows
+
+
+def memory_held(tickets: int) -> list[Row]:
+    """The memory ``tickets`` decoded summaries hold when a program keeps them in a list
+    (tracemalloc: what was allocated and is still alive; the page bytes not counted)."""
+    bodies = page_bodies(tickets)
+    rows = []
+    for name, fn in _cases().items():
+        fn(bodies[0])  # warm-up: lazily built hooks, caches
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            held = [t for body in bodies for t in fn(body)]
+            gc.collect()
+            size = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(held) == tickets
+        del held
+        target, ok = "info", None
+        if name.startswith("headoni-async (speedups") and tickets == 100_000:
+            target, ok = f"<= {HELD_BEFORE_MB} MB", size / 1e6 <= HELD_BEFORE_MB
+        scenario = f"8. {tickets:,} summaries held in a list: {name}"
+        rows.append(Row(scenario, f"{size / 1e6:.1f} MB", None, target, ok))
+    return rows
