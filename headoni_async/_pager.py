@@ -277,21 +277,30 @@ def _cut_at(page: TicketPage, since: int) -> TicketPage:
 
 def _check_order(page: TicketPage, cursor: str | None) -> None:
     # Keyset pages hold ids strictly below the cursor, newest first. Anything
-    # else would hand out a ticket twice or loop forever: refuse it. (Written
-    # with C-level loops: it runs on every page of every stream.)
-    ids = [t.id for t in page.tickets]
+    # else would hand out a ticket twice or loop forever: refuse it. It runs on
+    # every page of every stream, so it is written with C-level loops, and it
+    # compares ids of one length as strings: for digit strings of equal length
+    # that is their numeric order, with no int() parse. Ids of several lengths
+    # (a page across a power of ten, or leading zeros) take the exact numeric path.
+    ids = list(map(_ID, page.tickets))
     joined = "".join(ids)
     if ids and not (joined.isascii() and joined.isdigit() and all(ids)):
         raise _order_error("a ticket id is not all digits")
-    numbers = list(map(int, ids))
-    if cursor is not None:
-        numbers.insert(0, int(cursor))
-    if not all(map(operator.gt, numbers, numbers[1:])):
-        raise _order_error(f"ticket ids break the id-descending order after cursor {cursor!r}")
     nxt = page.next_cursor
+    keys: list[Any] = ids if cursor is None else [cursor, *ids]
+    if len(set(map(len, keys if nxt is None else [*keys, nxt]))) > 1:
+        keys = list(map(int, keys))
+        nxt_key: Any = None if nxt is None else int(nxt)
+    else:
+        nxt_key = nxt
+    if not all(map(operator.gt, keys, keys[1:])):
+        raise _order_error(f"ticket ids break the id-descending order after cursor {cursor!r}")
     # A next cursor above the page's last ticket (or the cursor itself) would walk back up.
-    if nxt is not None and numbers and int(nxt) > numbers[-1] - (0 if ids else 1):
+    if nxt_key is not None and keys and (nxt_key > keys[-1] if ids else nxt_key >= keys[-1]):
         raise _order_error(f"nextCursor {nxt!r} does not move below the page's tickets")
+
+
+_ID: Final = operator.attrgetter("id")
 
 
 def _order_error(text: str) -> ResponseDecodeError:

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import itertools
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -326,3 +327,73 @@ async def test_breaking_out_of_get_tickets(fake: FakeDesk) -> None:
                 break
         assert not desk._tasks
         assert fake.count("get_ticket") < 40
+
+
+# ---------------------------------------------------------------- the order check, against its plain definition
+
+
+def _order_by_int(ids: list[str], cursor: str | None, nxt: str | None) -> bool:
+    """The order check's definition: digits, strictly descending as numbers below the
+    cursor, and a next cursor that moves down."""
+    if not all(i.isascii() and i.isdigit() for i in ids):
+        return False
+    numbers = [int(i) for i in ids] if cursor is None else [int(cursor), *map(int, ids)]
+    if any(a <= b for a, b in itertools.pairwise(numbers)):
+        return False
+    if nxt is not None and numbers:
+        return int(nxt) <= numbers[-1] if ids else int(nxt) < numbers[-1]
+    return True
+
+
+digit_ids = st.from_regex(r"0{0,2}[0-9]{1,4}", fullmatch=True)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(digit_ids, max_size=6).map(lambda ids: sorted(ids, key=int, reverse=True))
+    | st.lists(digit_ids, max_size=6),
+    st.none() | digit_ids,
+    st.none() | digit_ids,
+)
+def test_order_check_is_the_numeric_order(ids: list[str], cursor: str | None, nxt: str | None) -> None:
+    from headoni_async._models import TicketPage, decode_page
+    from headoni_async._pager import _check_order
+    from tests.test_models import SUMMARY
+
+    summary = decode_page({"tickets": [{**SUMMARY, "id": "1"}], "nextCursor": None}).tickets[0]
+    page = TicketPage(tuple(attrs.evolve(summary, id=i) for i in ids), nxt)
+    try:
+        _check_order(page, cursor)
+    except ResponseDecodeError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == _order_by_int(ids, cursor, nxt)
+
+
+@pytest.mark.parametrize(
+    ("ids", "cursor", "nxt", "ok"),
+    [
+        (["10", "9"], None, "9", True),  # across a power of ten
+        (["9", "10"], None, None, False),
+        (["010", "10"], None, None, False),  # the same number twice
+        (["10", "09"], "011", "09", True),
+        (["12", "11"], "12", None, False),  # the cursor's own ticket again
+        (["12", "11"], "100", "12", False),  # a next cursor that walks back up
+        ([], "100", "100", False),  # an empty page that does not move
+        ([], "100", "99", True),
+        (["1\u0661"], None, None, False),  # a non-ASCII digit
+    ],
+)
+def test_order_check_cases(ids: list[str], cursor: str | None, nxt: str | None, ok: bool) -> None:
+    from headoni_async._models import TicketPage, decode_page
+    from headoni_async._pager import _check_order
+    from tests.test_models import SUMMARY
+
+    summary = decode_page({"tickets": [{**SUMMARY, "id": "1"}], "nextCursor": None}).tickets[0]
+    page = TicketPage(tuple(attrs.evolve(summary, id=i) for i in ids), nxt)
+    if ok:
+        _check_order(page, cursor)
+    else:
+        with pytest.raises(ResponseDecodeError):
+            _check_order(page, cursor)
