@@ -27,6 +27,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import InvalidArgumentType, ResponseDecodeError
+from ._protocol import json_loads
 from ._routes import ROUTES, Route
 
 __all__ = [
@@ -202,7 +203,35 @@ class TicketPage:
 
     tickets: tuple[TicketSummary, ...]
     next_cursor: str | None
-    records: tuple[dict[str, Any], ...] = attrs.field(default=(), eq=False, repr=False)
+    # A page decoded by msgspec (the speedups extra) keeps its body here instead,
+    # and ``records`` decodes it the ordinary way when first read: a stream that
+    # never reads them never pays for a second decode.
+    _records: tuple[dict[str, Any], ...] | _LazyRecords = attrs.field(
+        default=(), eq=False, repr=False, alias="records"
+    )
+
+    @property
+    def records(self) -> tuple[dict[str, Any], ...]:
+        """The page's ticket objects as the server sent them (see the class)."""
+        records = self._records
+        if isinstance(records, _LazyRecords):
+            records = records.decode()
+            object.__setattr__(self, "_records", records)  # decoded once, then shared
+        return records
+
+
+class _LazyRecords:
+    """A page body whose ticket objects are decoded (by the ordinary JSON path,
+    so exactly as a page without msgspec has them) when first asked for."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def decode(self) -> tuple[dict[str, Any], ...]:
+        tickets: list[dict[str, Any]] = json_loads(self.body)["tickets"]
+        return tuple(tickets)
 
 
 @attrs.frozen
@@ -474,20 +503,19 @@ def _make_converter(*, fast_paths: bool = True) -> cattrs.Converter:
         hooks = _summary_hooks(attrs_hook(TicketSummary))
         conv.register_structure_hook(TicketSummary, hooks.from_dict)
         if _PageStruct is not None:
-            conv.register_structure_hook(TicketPage, _page_hook(attrs_hook(TicketPage), hooks.from_structs))
+            conv.register_structure_hook(TicketPage, _page_hook(hooks.from_structs))
     return conv
 
 
-def _page_hook(
-    generic: Callable[[Any, Any], TicketPage], from_structs: Callable[[Any], tuple[TicketSummary, ...]]
-) -> Callable[[Any, Any], TicketPage]:
-    """The converter's hook for ``TicketPage``: a page's msgspec struct (the
-    speedups path) is built here; a decoded JSON object goes to ``generic``."""
+def _page_hook(from_structs: Callable[[Any], tuple[TicketSummary, ...]]) -> Callable[[Any, Any], TicketPage]:
+    """The converter's hook for ``TicketPage`` from a page's msgspec struct (the
+    speedups path). A decoded JSON object is structured as ``_Page`` instead,
+    by ``decode_page``, which keeps its dicts as the page's records."""
 
-    def structure_page(d: Any, cls: Any) -> TicketPage:
-        if type(d) is _PageStruct:
-            return TicketPage(from_structs(d.tickets), d.next_cursor)
-        return generic(d, cls)
+    def structure_page(d: Any, _: Any) -> TicketPage:
+        if type(d) is not _PageStruct:
+            raise TypeError(f"a TicketPage is built from a page struct, not {type(d).__name__}")
+        return TicketPage(from_structs(d.tickets), d.next_cursor)
 
     return structure_page
 
@@ -520,6 +548,15 @@ def _make_unconverter() -> cattrs.Converter:
         return make_dict_unstructure_fn(cls, conv, **renames)
 
     conv.register_unstructure_hook_factory(attrs.has, attrs_hook)
+    page_fields = make_dict_unstructure_fn(
+        TicketPage, conv, next_cursor=override(rename="nextCursor"), _records=override(omit=True)
+    )
+
+    def unstructure_page(page: TicketPage) -> Any:
+        # ``records`` through its property: a page may hold them still undecoded.
+        return {**page_fields(page), "records": conv.unstructure(page.records)}
+
+    conv.register_unstructure_hook(TicketPage, unstructure_page)
     return conv
 
 
@@ -615,6 +652,7 @@ def page_from_bytes(body: bytes) -> TicketPage | None:
     cursor = page.next_cursor
     if cursor is not None and not (cursor.isascii() and _DIGITS.fullmatch(cursor)):
         return None
+    object.__setattr__(page, "_records", _LazyRecords(body))  # on a page no one else has seen yet
     return page
 
 

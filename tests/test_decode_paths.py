@@ -15,12 +15,13 @@ import pickle
 from datetime import UTC
 from typing import Any
 
+import aiohttp
 import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from headoni_async import ResponseDecodeError, _models
+from headoni_async import AsyncDesk, ResponseDecodeError, _models
 from headoni_async._models import (
     _BUILT_WITHOUT_INIT,
     Requester,
@@ -32,6 +33,7 @@ from headoni_async._models import (
     page_from_bytes,
 )
 from headoni_async._protocol import json_loads
+from headoni_async.testing import FakeDesk
 
 from .test_models import SUMMARY
 
@@ -292,7 +294,11 @@ def _page_fingerprint(page: Any) -> Any:
 def _check_same(body: bytes) -> TicketPage | None:
     fast = page_from_bytes(body)
     if fast is not None:
-        assert _page_fingerprint(fast) == _page_fingerprint(ordinary(body))
+        plain = ordinary(body)
+        assert _page_fingerprint(fast) == _page_fingerprint(plain)
+        assert isinstance(fast._records, _models._LazyRecords)  # not decoded until asked for
+        assert isinstance(plain, TicketPage) and fast.records == plain.records
+        assert fast.records is fast.records  # decoded once
     return fast
 
 
@@ -390,3 +396,39 @@ def test_near_miss_bodies_give_the_same_page_or_go_down_the_ordinary_path(body: 
 @given(st.binary(max_size=300))
 def test_any_bytes_never_raise_on_the_msgspec_path(body: bytes) -> None:
     _check_same(body)
+
+
+# ---------------------------------------------------------------- on the wire: both paths, records as sent
+
+
+@pytest.fixture(params=["msgspec", "ordinary"])
+def decode_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with the msgspec page path and once as if msgspec were absent."""
+    if request.param == "ordinary":
+        monkeypatch.setattr(_models, "_decode_page_struct", None)
+    elif _models._decode_page_struct is None:
+        pytest.skip("the msgspec path needs msgspec (speedups extra)")
+    return str(request.param)
+
+
+async def test_stream_pages_and_records_are_what_the_server_sent_on_every_path(
+    decode_path: str, desk: AsyncDesk, fake: FakeDesk
+) -> None:
+    fake.edit_ticket(fake.store.all_ids_desc()[3], extra={"tags": ["vip"], "odd": "\ud83d"})
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {fake.mint_token()}"}) as http:
+        cursor: str | None = None
+        async for page in desk.tickets(page_size=40).pages():
+            query = {"limit": "40"} if cursor is None else {"limit": "40", "cursor": cursor}
+            async with http.get(fake.base_url + "/tickets", params=query) as resp:
+                sent = json.loads(await resp.read())
+            assert list(page.records) == sent["tickets"]
+            assert page == decode_page(sent)
+            cursor = page.next_cursor
+    assert cursor is None
+
+
+async def test_the_msgspec_path_is_taken_on_a_plain_page(decode_path: str, desk: AsyncDesk) -> None:
+    page = await desk.ticket_page(page_size=5)
+    lazy = isinstance(page._records, _models._LazyRecords)
+    assert lazy == (decode_path == "msgspec")
+    assert [r["id"] for r in page.records] == [t.id for t in page.tickets]
