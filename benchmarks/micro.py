@@ -28,18 +28,20 @@ def page_bodies(tickets: int) -> list[bytes]:
 
 
 def ours_decoder(*, msgspec: bool = True) -> Callable[[bytes], Any]:
-    """Page bytes -> ``TicketPage``, the way ``AsyncDesk`` decodes a page; ``msgspec=False``:
-    as if msgspec were not installed."""
-    from headoni_async import _models
+    """Page bytes -> ``TicketPage``, the way ``AsyncDesk`` decodes a page: through
+    msgspec when it is installed and takes the body, else JSON then the converter.
+    ``msgspec=False``: as if msgspec were not installed."""
+    from headoni_async._models import decode_page, page_from_bytes
+    from headoni_async._protocol import json_loads
 
-    body_decoder: Callable[..., Any] | None = getattr(_models, "decode_page_body", None)
-    if body_decoder is None:  # a build without the bytes-level decoder (0.1.0)
-        from headoni_async._protocol import json_loads
+    def plain(body: bytes) -> Any:
+        return decode_page(json_loads(body))
 
-        return lambda body: _models.decode_page(json_loads(body))
-    if msgspec:
-        return body_decoder
-    return lambda body: body_decoder(body, msgspec=False)
+    def fast(body: bytes) -> Any:
+        page = page_from_bytes(body)
+        return plain(body) if page is None else page
+
+    return fast if msgspec else plain
 
 
 def _others() -> dict[str, Callable[[bytes], Any]]:

@@ -166,15 +166,12 @@ def plain_json_path() -> Iterator[None]:
     """headoni-async as if msgspec were not installed (the orjson/stdlib decode path)."""
     from headoni_async import _models
 
-    saved = getattr(_models, "_msgspec_page", None)
-    if saved is None:  # no msgspec path in this build: nothing to switch off
-        yield
-        return
-    _models._msgspec_page = None  # type: ignore[attr-defined]  # absent in 0.1.0: see above
+    saved = _models._decode_page_struct
+    _models._decode_page_struct = None
     try:
         yield
     finally:
-        _models._msgspec_page = saved  # type: ignore[attr-defined]
+        _models._decode_page_struct = saved
 
 
 async def ours_stream(root: str, limit: int, *, prefetch: bool = True, work: float = 0.0) -> int:

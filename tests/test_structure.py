@@ -18,6 +18,7 @@ FLOW = [
     "_errors",
     "_config",
     "_protocol",
+    "_page_structs",
     "_models",
     "_retry",
     "_refs",
