@@ -5,6 +5,9 @@ that implements every route, rule and error of the API reference, seeds
 realistic tickets deterministically, injects faults (``Fault``) per route and
 request number, and logs every request (never the token).
 
+``openapi_document()`` is the API as an OpenAPI 3.1 document; the fake desk,
+the client's route table and its models are all tested against it.
+
 The pytest plugin (installed with the package, entry point ``headoni``) adds
 the fixtures ``headoni_fake_desk``, ``headoni_token`` and ``headoni_desk``;
 ``fake_desk_fixture`` and ``desk_fixture`` define them again with another
@@ -15,6 +18,7 @@ from _headoni_async_pytest import desk_fixture, fake_desk_fixture
 
 from ._fake import FakeDesk, LoggedRequest
 from ._faults import Fault
+from ._openapi import openapi_document
 from ._store import ApiFailure, DeskStore
 
 __all__ = [
@@ -25,4 +29,5 @@ __all__ = [
     "LoggedRequest",
     "desk_fixture",
     "fake_desk_fixture",
+    "openapi_document",
 ]

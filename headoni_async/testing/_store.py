@@ -24,7 +24,8 @@ ALL_SCOPES: Final = frozenset({"tickets:read", "tickets:create"})
 PRIORITIES: Final = ("low", "normal", "high", "urgent")
 STATUS_TYPES: Final = ("open", "awaiting_reply", "resolved", "closed")
 AUTHOR_KINDS: Final = ("agent", "end_user", "system", "automation")
-_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# No whitespace and no control characters (listed, since Python's and ECMA's \s differ).
+_EMAIL: Final = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 _DIGITS: Final = re.compile(r"[0-9]+")
 # Snowflake-like ids: big, increasing with time, never JSON numbers.
 _EPOCH_ID: Final = 1490375649312800768
