@@ -120,7 +120,7 @@ def test_the_client_route_table_is_the_document() -> None:
     documented = {
         op["operationId"]: (method, _client_path(path), op["x-scope"]) for path, method, op in _operations()
     }
-    ours = {name: (r.method, r.path, r.scope) for name, r in ROUTES.items()}
+    ours = {name: (r.method, r.template, r.scope) for name, r in ROUTES.items()}
     assert ours == documented
 
 
