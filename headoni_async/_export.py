@@ -8,8 +8,10 @@ with four files beside it (beside the file a symlink points to):
 - ``out.partial``: the lines written so far. ``out`` itself is untouched until
   the run completes; then the partial file atomically replaces it. A run that
   fails anywhere leaves the previous ``out`` byte for byte as it was.
-- ``out.checkpoint``: after every page the partial file is synced, then this
-  small JSON file is replaced atomically. It names the desk, base URL,
+- ``out.checkpoint``: after the first page, then at most once a second, and
+  when a run fails or is interrupted, the partial file is synced, then this
+  small JSON file is replaced atomically (a sync per page would cost more than
+  the download: two fsyncs of ~6 ms per 100 tickets). It names the desk, base URL,
   filters, mode and format version, the byte length of the partial file, the
   ticket count, the last ticket written and the stream cursor. ``resume``
   cuts the partial file back to that length (dropping a page half-written
@@ -29,6 +31,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import math
 import os
 import stat
 import time
@@ -76,14 +79,17 @@ class ExportRefused(InvalidArgument):
 class ExportProgress:
     """Counters an export updates as it goes (read by a progress display).
 
-    ``resumable`` turns true once a checkpoint describes this run's output:
-    from then on a failure can be continued with ``resume``."""
+    ``tickets`` counts the lines written. ``resumable`` turns true once a
+    checkpoint describes this run's output: from then on a failure can be
+    continued with ``resume``, and after a failure ``saved`` is the number of
+    tickets its checkpoint holds."""
 
     tickets: int = 0
     pages: int = 0
     resumed_from: int = 0
     resumable: bool = False
     vanished: int = 0
+    saved: int = 0
 
 
 @attrs.frozen
@@ -242,7 +248,8 @@ class _FileOutput:
         self.identity = identity
         self._stack = contextlib.ExitStack()
         self._sink: IO[bytes] | None = None
-        self.state = Checkpoint(identity, None, None, 0, 0)
+        self.state = Checkpoint(identity, None, None, 0, 0)  # what the checkpoint on disk says
+        self.written = self.state  # what the partial file holds (synced or not)
 
     def open(self, resume: bool, restart: bool) -> bool:
         """Take the lock and open the partial file, fresh or cut back to its
@@ -281,7 +288,7 @@ class _FileOutput:
     def discard_if_empty(self) -> bool:
         """After a failure: remove the partial file and checkpoint if they hold
         no ticket (nothing to resume). Returns whether they were removed."""
-        if self.state.count or self._sink is None:
+        if self.state.count or self.written.count or self._sink is None:
             return False
         for leftover in (self.files.checkpoint, self.files.partial):
             leftover.unlink(missing_ok=True)
@@ -332,24 +339,33 @@ class _FileOutput:
         sink.truncate(saved.offset)  # drop a page half-written when the last run died
         sink.seek(saved.offset)
         self._sink = sink
-        self.state = saved
+        self.state = self.written = saved
 
-    def commit(self, chunk: bytes, cursor: str | None, last_id: str | None, added: int) -> None:
-        """Write one page's lines, sync them, then the checkpoint that counts them."""
+    def commit(
+        self, chunk: bytes, cursor: str | None, last_id: str | None, added: int, durable: bool
+    ) -> None:
+        """Write one page's lines; with ``durable``, sync them, then save the
+        checkpoint that counts them (every page written so far)."""
         assert self._sink is not None
         self._sink.write(chunk)
+        written = self.written
+        self.written = attrs.evolve(
+            written,
+            cursor=cursor,
+            last_id=last_id if added else written.last_id,
+            offset=written.offset + len(chunk),
+            count=written.count + added,
+        )
+        if durable:
+            self.save_progress()
+
+    def save_progress(self) -> None:
+        """Sync the pages written since the last checkpoint, then checkpoint them."""
+        if self.written == self.state or self._sink is None:
+            return
         self._sink.flush()
         os.fsync(self._sink.fileno())
-        state = self.state
-        self._save(
-            attrs.evolve(
-                state,
-                cursor=cursor,
-                last_id=last_id if added else state.last_id,
-                offset=state.offset + len(chunk),
-                count=state.count + added,
-            )
-        )
+        self._save(self.written)
 
     def _save(self, state: Checkpoint) -> None:
         path = self.files.checkpoint
@@ -385,10 +401,15 @@ class _StreamOutput:
         self._sink = sink
         self.state = Checkpoint({}, None, None, 0, 0)
 
-    def commit(self, chunk: bytes, cursor: str | None, last_id: str | None, added: int) -> None:
+    def commit(
+        self, chunk: bytes, cursor: str | None, last_id: str | None, added: int, durable: bool
+    ) -> None:
         self._sink.write(chunk)
-        self._sink.flush()
+        self._sink.flush()  # a reader sees each page at once
         self.state = attrs.evolve(self.state, cursor=cursor, count=self.state.count + added)
+
+    def save_progress(self) -> None:
+        pass
 
     def finish(self) -> None:
         pass
@@ -447,6 +468,7 @@ async def export_tickets(
     resume: bool = False,
     restart: bool = False,
     page_size: int = 100,
+    checkpoint_every: float = 1.0,
     stdout: IO[bytes] | None = None,
     progress: ExportProgress | None = None,
     on_page: Callable[[ExportProgress], None] | None = None,
@@ -454,6 +476,10 @@ async def export_tickets(
     """Write every matching ticket as the server sent it (summaries, or with
     ``full`` whole tickets with messages) as JSON Lines to ``out``, or to
     ``stdout`` when ``out`` is ``None`` (nothing to resume then).
+
+    The checkpoint is saved after the first page, then when ``checkpoint_every``
+    seconds have passed since the last one, and on any failure or cancellation;
+    a process killed outright loses at most that much work, never data.
 
     A fresh export refuses to start over an unfinished one: pass ``resume``
     to continue it (with nothing unfinished, ``resume`` starts afresh) or
@@ -508,7 +534,7 @@ async def export_tickets(
         if isinstance(output, _FileOutput):
             await run(output.open, resume, restart)
             progress.resumable = True
-        progress.resumed_from = progress.tickets = output.state.count
+        progress.resumed_from = progress.tickets = progress.saved = output.state.count
         stream = desk.tickets(
             status=status,
             requester_email=requester_email,
@@ -516,6 +542,7 @@ async def export_tickets(
             cursor=output.state.cursor,
         )
         dumpb = proto.json_dumpb
+        synced = -math.inf  # the first page is saved at once: resumable early
         async with stream:
             async for page in stream.pages():
                 records: Sequence[dict[str, Any]] = page.records
@@ -526,7 +553,11 @@ async def export_tickets(
                     progress.vanished += len(ids) - len(records)
                 chunk = b"\n".join(map(dumpb, records)) + b"\n" if records else b""
                 last_id = records[-1]["id"] if records else None
-                await run(output.commit, chunk, stream.cursor, last_id, len(records))
+                now = time.monotonic()
+                durable = now - synced >= checkpoint_every
+                await run(output.commit, chunk, stream.cursor, last_id, len(records), durable)
+                if durable:
+                    synced = now
                 progress.tickets += len(records)
                 progress.pages += 1
                 if on_page is not None:
@@ -534,8 +565,13 @@ async def export_tickets(
         await run(output.finish)
     except BaseException:
         if isinstance(output, _FileOutput) and progress.resumable:
+            # Save every whole page written so far (a full disk may refuse: then
+            # the last checkpoint stands), or drop files that hold no ticket.
+            with contextlib.suppress(OSError):
+                await asyncio.shield(run(output.save_progress))
             removed = await asyncio.shield(run(output.discard_if_empty))
             progress.resumable = not removed
+            progress.saved = output.state.count
         raise
     finally:
         # Queued behind any page still being written, so it never races it.

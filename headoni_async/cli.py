@@ -269,7 +269,7 @@ async def _export(args: argparse.Namespace) -> int:
                 raise
             reason = _explain(exc, args.desk) if isinstance(exc, HeadoniError) else _os_error(exc)
             _fail(
-                f"{reason}; {progress.tickets} tickets are saved and {out} is unchanged: "
+                f"{reason}; {progress.saved} tickets are saved and {out} is unchanged: "
                 "run again with --resume to continue from the last page saved",
                 1,
             )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from headoni_async import AsyncDesk, InvalidArgument
+from headoni_async import AsyncDesk, InvalidArgument, ServerError
 from headoni_async._export import ExportRefused, export_tickets, parse_checkpoint
 from headoni_async.cli import main
 from headoni_async.testing import FakeDesk, Fault
@@ -514,3 +514,22 @@ async def test_tickets_deleted_during_a_full_export_are_counted_not_written(
             await export_tickets(desk, tmp_path / "t.jsonl", concurrency=0)
     assert _ids(tmp_path / "t.jsonl") == fake.store.all_ids_desc()
     assert result.vanished in (0, 1) and result.total_in_file == 249
+
+
+async def test_a_failure_between_checkpoints_saves_every_whole_page(
+    headoni_fake_desk: FakeDesk, tmp_path: Path
+) -> None:
+    fake = headoni_fake_desk
+    fake.inject(Fault.html_error(503), route="list_tickets", on=5)
+    out = tmp_path / "t.jsonl"
+    seen: list[int] = []
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        with pytest.raises(ServerError):
+            await export_tickets(
+                desk, out, page_size=20, checkpoint_every=3600, on_page=lambda p: seen.append(_saved(out))
+            )
+        assert seen == [20, 20, 20, 20]  # the first page only, while the run went well
+        assert _saved(out) == 80  # then, failing, every whole page written
+        fake.clear_faults()
+        result = await export_tickets(desk, out, resume=True, page_size=20)
+    assert result.tickets == 170 and _ids(out) == fake.store.all_ids_desc()
