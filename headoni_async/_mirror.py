@@ -263,13 +263,14 @@ def acquire_lock(db: Path) -> contextlib.AbstractContextManager[None]:
     """Take ``<db>.lock``: a second sync on the same database fails at once with
     ``SyncLocked`` (not after SQLite's busy timeout), and the OS releases the
     lock when the process dies, however it dies. Returns what releases it."""
-    held = exclusive_lock(lock_path(db), str(db))
+    # Beside the file itself, so a symlink or another spelling of the path
+    # finds the same lock.
+    lock = lock_path(db.resolve())
+    held = exclusive_lock(lock, str(db))
     try:
         held.__enter__()
     except LockBusy:
-        raise SyncLocked(
-            f"another sync is using {db} (it holds {lock_path(db).name}); wait for it to finish"
-        ) from None
+        raise SyncLocked(f"another sync is using {db} (it holds {lock}); wait for it to finish") from None
     return held
 
 

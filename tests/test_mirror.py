@@ -168,7 +168,11 @@ async def test_a_second_open_fails_at_once_while_the_first_holds_it(tmp_path: Pa
             await _open(path)
         assert "\n" not in str(info.value)
     async with await _open(path):  # released on close
-        pass
+        link = tmp_path / "elsewhere" / "link.db"
+        link.parent.mkdir()
+        link.symlink_to(path)
+        with pytest.raises(SyncLocked):  # the same database by another name
+            await _open(link)
 
 
 async def test_one_transaction_per_page(tmp_path: Path) -> None:

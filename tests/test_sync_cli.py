@@ -27,7 +27,7 @@ from headoni_async.testing import FakeDesk
 from .conftest import CANARY
 from .test_sync import assert_mirror_is_the_desk, query, rows
 
-KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "3"))
+KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "2"))
 """SIGKILLs in the kill test (the suite keeps it small; set it to 50 for the long run)."""
 
 
@@ -142,7 +142,7 @@ CREATE TRIGGER audit_ticket AFTER UPDATE OF ticket ON tickets BEGIN INSERT INTO 
 SIGNALS = [(signal.SIGINT, 130, b"interrupted"), (signal.SIGTERM, 143, b"terminated")]
 
 
-@pytest.mark.headoni_fake(tickets=400, seed=9)
+@pytest.mark.headoni_fake(tickets=300, seed=9)
 def test_killed_at_random_moments_then_rerun_equals_the_desk(env: FakeDesk, tmp_path: Path) -> None:
     """Stopped at random moments, by Ctrl-C, SIGTERM, then SIGKILL (new tickets
     arriving between runs), then run to the end: every ticket once, every field
