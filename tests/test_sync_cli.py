@@ -5,6 +5,7 @@ CLI against a fake desk on its own thread, real SQLite files)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -27,7 +28,7 @@ from headoni_async.testing import FakeDesk
 from .conftest import CANARY
 from .test_sync import assert_mirror_is_the_desk, query, rows
 
-KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "2"))
+KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "6"))
 """SIGKILLs in the kill test (the suite keeps it small; set it to 50 for the long run)."""
 
 
@@ -139,7 +140,62 @@ CREATE TRIGGER audit_ticket AFTER UPDATE OF ticket ON tickets BEGIN INSERT INTO 
 """
 
 
-SIGNALS = [(signal.SIGINT, 130, b"interrupted"), (signal.SIGTERM, 143, b"terminated")]
+SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+# A process that imports the CLI once, then forks one child per run: each child
+# is a whole `headoni sync` process (killed for real) that starts in
+# milliseconds instead of the interpreter's half second, so the test can afford
+# many kills. It forks before any thread exists, so the children are sound.
+_FORKER = """
+import json, os, sys
+from headoni_async.cli import main
+for line in sys.stdin:
+    argv, log = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 2)
+        code = 1
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+class Forker:
+    """Runs ``headoni`` in forked children of one warm process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter, a fixed script
+            [sys.executable, "-c", _FORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+
+    def start(self, argv: list[str], log: Path) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([argv, str(log)]) + "\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def wait(self) -> int:
+        assert self.proc.stdout is not None
+        return int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=20)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @pytest.mark.headoni_fake(tickets=300, seed=9)
@@ -158,24 +214,30 @@ def test_killed_at_random_moments_then_rerun_equals_the_desk(env: FakeDesk, tmp_
     conn.close()
     env.latency = 0.002
     kills = 0
-    for round_ in range(len(SIGNALS) + KILLS):
-        if round_ % 2:
-            env.add_tickets(rng.randint(1, 150))  # new tickets above an interrupted walk
-        sig, code, word = SIGNALS[round_] if round_ < len(SIGNALS) else (signal.SIGKILL, -9, b"")
-        start = env.count()
-        with _spawn(db, "--full", "--concurrency", "4") as proc:
-            while env.count() == start and proc.poll() is None:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.1 if sig != signal.SIGKILL else 0.25))
-            running = proc.poll() is None
-            if running:
-                proc.send_signal(sig)
-            _, err = proc.communicate(timeout=20)
-        if running and sig == signal.SIGKILL:
-            kills += 1
-        elif running:  # the command noticed: one line, the database named, no traceback
-            assert proc.returncode == code, err
-            assert word in err and b"run sync again" in err and b"Traceback" not in err
+    log = tmp_path / "stderr.txt"
+    forker = Forker()
+    try:
+        for round_ in range(len(SIGNALS) + KILLS):
+            if round_ % 2:
+                env.add_tickets(rng.randint(1, 150))  # new tickets above an interrupted walk
+            sig, code, word = SIGNALS[round_] if round_ < len(SIGNALS) else (signal.SIGKILL, -9, "")
+            start = env.count()
+            pid = forker.start(["sync", "--db", str(db), "--full"], log)
+            deadline = time.monotonic() + 10
+            while env.count() == start and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.1 if sig != signal.SIGKILL else 0.4))
+            with contextlib.suppress(ProcessLookupError):  # (it may be done already)
+                os.kill(pid, sig)
+            status = forker.wait()
+            err = log.read_text()
+            if status == -9:
+                kills += 1
+            elif status != 0:  # the command noticed: one line, the database named, no traceback
+                assert status == code, err
+                assert word in err and "run sync again" in err and "Traceback" not in err
+    finally:
+        forker.close()
     env.latency = 0
     assert main(["sync", "--db", str(db), "--full"]) == 0
     _check(env, db, whole=True)
