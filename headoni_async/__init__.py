@@ -28,8 +28,10 @@ from ._errors import (
     InvalidStatus,
     NetworkError,
     NotFound,
+    PoolTimeout,
     ProtocolError,
     RateLimited,
+    RateLimitTimeout,
     ReadTimeout,
     RequestTimeout,
     ResponseDecodeError,
@@ -48,6 +50,7 @@ from ._errors import (
     UnexpectedRedirect,
     WrongEventLoop,
 )
+from ._hooks import Hooks, RequestEvent
 from ._models import (
     AuthorKind,
     CreatedTicket,
@@ -67,6 +70,7 @@ from ._models import (
     to_api_json,
 )
 from ._pager import TicketStream
+from ._ratelimit import RateLimit
 from ._refs import parse_ticket_refs
 from ._sync import SyncProgress, SyncResult, sync_desk
 from ._version import VERSION as _VERSION
@@ -93,6 +97,7 @@ __all__ = [
     "DeskClosed",
     "Forbidden",
     "HeadoniError",
+    "Hooks",
     "InsufficientScope",
     "InvalidArgument",
     "InvalidArgumentType",
@@ -103,10 +108,14 @@ __all__ = [
     "Message",
     "NetworkError",
     "NotFound",
+    "PoolTimeout",
     "Priority",
     "ProtocolError",
+    "RateLimit",
+    "RateLimitTimeout",
     "RateLimited",
     "ReadTimeout",
+    "RequestEvent",
     "RequestTimeout",
     "Requester",
     "ResponseDecodeError",

@@ -31,7 +31,9 @@ Every exception this package raises is a :class:`HeadoniError`::
     │   ├── TLSError                        the TLS handshake or certificate failed
     │   ├── NetworkError                    reset or closed early, body truncated
     │   ├── RequestTimeout (+ TimeoutError) a timeout fired
-    │   │   └── ReadTimeout
+    │   │   ├── ReadTimeout
+    │   │   ├── PoolTimeout                 no pooled connection came free in time; not sent
+    │   │   └── RateLimitTimeout            the desk's rate limit would pass the deadline; not sent
     │   └── ProtocolError                   the peer did not speak valid HTTP
     ├── ResponseDecodeError                 a 2xx body that is not the documented JSON
     │   └── ResponseTooLarge                a body past the size cap
@@ -78,7 +80,9 @@ __all__ = [
     "InvalidStatus",
     "NetworkError",
     "NotFound",
+    "PoolTimeout",
     "ProtocolError",
+    "RateLimitTimeout",
     "RateLimited",
     "ReadTimeout",
     "RequestTimeout",
@@ -368,6 +372,22 @@ class ConnectTimeout(ConnectError, RequestTimeout):
 
 class ReadTimeout(RequestTimeout):
     """The response (or part of it) did not arrive in time."""
+
+
+class PoolTimeout(RequestTimeout):
+    """No connection of the desk's pool came free within ``Timeouts.pool``.
+
+    The request certainly did not reach the server (``may_have_reached_server``
+    is ``False``): nothing was sent, so even a create may be sent again, and
+    the retry policy does so. Not a ``ConnectError``: the server was never
+    tried. Raise ``max_connections``, or lower the concurrency."""
+
+
+class RateLimitTimeout(RequestTimeout):
+    """The desk's own rate limit (``AsyncDesk(rate_limit=...)``, or the pause
+    after a 429's ``Retry-After``) would have held the request past the
+    call's deadline, so it was not sent (``may_have_reached_server`` is
+    ``False``). Never retried: waiting longer would pass the deadline."""
 
 
 class ProtocolError(TransportError):

@@ -21,6 +21,8 @@ from ._config import RetryPolicy
 from ._errors import (
     ConnectError,
     NetworkError,
+    PoolTimeout,
+    RateLimitTimeout,
     RequestTimeout,
     ServerError,
     TLSError,
@@ -37,13 +39,14 @@ def is_retryable(exc: BaseException, *, idempotent: bool, retry_statuses: frozen
 
     - never a cancellation, a TLS failure, a protocol error, a decode error
       or any response with a status (bar the opted-in 5xx on idempotent routes);
-    - a ``ConnectError`` always: nothing reached the server;
+    - a ``ConnectError`` or a ``PoolTimeout`` always: nothing reached the server;
+    - never a ``RateLimitTimeout``: waiting longer would pass the deadline;
     - a reset, a truncated body or a timeout only on an idempotent route,
       since a create may already have reached the server.
     """
-    if not isinstance(exc, Exception) or isinstance(exc, TLSError):
+    if not isinstance(exc, Exception) or isinstance(exc, TLSError | RateLimitTimeout):
         return False
-    if isinstance(exc, ConnectError):
+    if isinstance(exc, ConnectError | PoolTimeout):
         return True
     if not idempotent:
         return False

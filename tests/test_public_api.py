@@ -21,6 +21,7 @@ EXPECTED = {
     "InvalidArgument", "InvalidArgumentType", "DeskClosed", "__version__",
     "parse_ticket_refs", "to_api_json", "WrongEventLoop",
     "SyncError", "SyncLocked", "SyncMismatch", "SyncStateDamaged", "SyncProgress", "SyncResult", "sync_desk",
+    "Hooks", "RequestEvent", "RateLimit", "PoolTimeout", "RateLimitTimeout",
 }  # fmt: skip
 
 

@@ -1,0 +1,154 @@
+"""Hooks: callbacks that see every request a desk makes, as frozen values
+that never hold the token, a header, a query or a concrete ticket id.
+
+``AsyncDesk(hooks=Hooks(on_response=...))``. Each callback is a plain
+function called in the caller's task, in this order for one call::
+
+    on_request(attempt 1) -> on_response(attempt 1)
+        [-> on_retry -> on_request(attempt 2) -> on_response(attempt 2) ...]
+    -> on_call_end
+
+A callback that raises is logged (WARNING, ``headoni_async``) and otherwise
+ignored: observing a call never changes its outcome. Callbacks must not
+block; they run on the event loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import attrs
+
+from ._errors import InvalidArgumentType
+
+__all__ = ["HookSet", "Hooks", "RequestEvent", "api_template"]
+
+logger: Final = logging.getLogger("headoni_async")
+
+
+@attrs.frozen(kw_only=True)
+class RequestEvent:
+    """What a hook is told about one attempt (or, for ``on_call_end``, the
+    whole call). Frozen; never holds the token, a header, a query string or
+    a concrete ticket id or number.
+
+    Attributes:
+        call: a number for the call, the same in all its events, unique
+            within the process (to pair ``on_request`` with ``on_call_end``).
+        desk: the desk's slug.
+        server_address, server_port: the API host and port requests go to.
+        method: ``GET`` or ``POST``.
+        route: the API's route template, e.g. ``/tickets/{idOrNumber}``.
+        attempt: 1 for the first send; for ``on_call_end``, how many sends
+            the call made (0 when it failed before its first send).
+        status: the response's HTTP status, when one came back.
+        error: the exception's class name (``"ReadTimeout"``,
+            ``"TicketNotFound"``, ...) when the attempt or call failed.
+        elapsed: seconds since the call started.
+        wait: for ``on_retry``, the backoff in seconds before the next attempt.
+    """
+
+    call: int
+    desk: str
+    server_address: str
+    server_port: int
+    method: str
+    route: str
+    attempt: int
+    status: int | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    wait: float | None = None
+
+
+Hook = Callable[[RequestEvent], object]
+
+
+def _optional_callable(_: object, attribute: attrs.Attribute[Hook | None], value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidArgumentType(f"{attribute.name} must be a callable taking a RequestEvent, or None")
+
+
+@attrs.frozen(kw_only=True)
+class Hooks:
+    """Callbacks for the requests of a desk (``AsyncDesk(hooks=...)``; a list
+    of ``Hooks`` is run in order). Each takes one ``RequestEvent``.
+
+    Attributes:
+        on_request: an attempt is about to be sent (after any rate-limit wait).
+        on_response: an attempt ended, with a ``status`` or an ``error``.
+        on_retry: a retry was scheduled after a failed attempt (``wait``).
+        on_call_end: the call is over: its last ``status`` or its ``error``,
+            the number of sends, the total ``elapsed``. Always called once per
+            call that reached ``on_request``, cancellation included
+            (``error="CancelledError"``).
+
+    Raises:
+        InvalidArgumentType: a callback that is not callable.
+    """
+
+    on_request: Hook | None = attrs.field(default=None, validator=_optional_callable)
+    on_response: Hook | None = attrs.field(default=None, validator=_optional_callable)
+    on_retry: Hook | None = attrs.field(default=None, validator=_optional_callable)
+    on_call_end: Hook | None = attrs.field(default=None, validator=_optional_callable)
+
+
+_KINDS: Final = ("on_request", "on_response", "on_retry", "on_call_end")
+_calls: Final = itertools.count(1)
+
+
+class HookSet:
+    """The callbacks of every ``Hooks`` given to a desk, by kind."""
+
+    def __init__(self, hooks: Hooks | Iterable[Hooks] | None) -> None:
+        if hooks is None:
+            given: tuple[Hooks, ...] = ()
+        elif isinstance(hooks, Hooks):
+            given = (hooks,)
+        elif isinstance(hooks, Iterable):
+            given = tuple(hooks)
+        else:
+            raise InvalidArgumentType("hooks must be a Hooks or a list of them")
+        for h in given:
+            if not isinstance(h, Hooks):
+                raise InvalidArgumentType(f"hooks must be Hooks values, not {type(h).__name__}")
+        self.hooks = given
+        self._by_kind: dict[str, tuple[Hook, ...]] = {
+            kind: tuple(cb for h in given if (cb := getattr(h, kind)) is not None) for kind in _KINDS
+        }
+        self.active = any(self._by_kind.values())
+
+    def __add__(self, other: HookSet) -> HookSet:
+        return HookSet(self.hooks + other.hooks)
+
+    @staticmethod
+    def next_call() -> int:
+        """A new call number."""
+        return next(_calls)
+
+    def emit(self, kind: str, event: RequestEvent) -> None:
+        """Run the callbacks of ``kind``; one that raises is logged and skipped."""
+        for callback in self._by_kind[kind]:
+            try:
+                callback(event)
+            except Exception as exc:
+                logger.warning(
+                    "a %s hook raised %s; the call goes on", kind, type(exc).__name__, exc_info=True
+                )
+
+
+_PLACEHOLDER: Final = re.compile(r"\{([a-z0-9]+(?:_[a-z0-9]+)+)\}")
+
+
+def api_template(path_template: str) -> str:
+    """A route's path template in the API's own spelling
+    (``/tickets/{id_or_number}`` -> ``/tickets/{idOrNumber}``)."""
+    return _PLACEHOLDER.sub(lambda m: "{" + _camel(m.group(1)) + "}", path_template)
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda c: c.group(1).upper(), name)
