@@ -74,15 +74,19 @@ class Timeouts:
     """Timeouts for one attempt, in seconds (``None``: no limit of that kind).
 
     Attributes:
-        connect: to get a connection, from the pool or a new one.
+        pool: to wait for a free connection of the desk's pool
+            (``max_connections``). Past it the attempt is a ``PoolTimeout``:
+            nothing was sent, so even a create may be retried.
+        connect: to open a new connection (DNS, TCP and TLS).
         read: between two reads of the socket.
         total: for one attempt, from send to the last byte of the body. The
-            retry deadline also bounds every attempt.
+            retry deadline also bounds every attempt, and every wait.
 
     Raises:
         InvalidArgument: for a value that is not positive.
     """
 
+    pool: float | None = attrs.field(default=10.0, validator=_optional_positive)
     connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
     read: float | None = attrs.field(default=30.0, validator=_optional_positive)
     total: float | None = attrs.field(default=60.0, validator=_optional_positive)

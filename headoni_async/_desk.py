@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
@@ -15,12 +16,15 @@ from ._cache import TTLCache
 from ._config import RetryPolicy, Timeouts, env_settings
 from ._errors import (
     DeskClosed,
+    HeadoniError,
     InvalidArgument,
+    RateLimited,
     ServerError,
     TicketNotFound,
     TransportError,
     note_unknown_outcome,
 )
+from ._hooks import Hooks, HookSet
 from ._loopbind import LoopBinding
 from ._models import (
     CreatedTicket,
@@ -41,6 +45,7 @@ from ._models import (
     page_from_bytes,
 )
 from ._pager import TicketStream, fetch_in_order
+from ._ratelimit import Pacer, RateLimit
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Request, Sender, Session, Transport
@@ -49,6 +54,16 @@ from ._watch import watch_tickets
 __all__ = ["AsyncDesk"]
 
 _T = TypeVar("_T")
+
+
+class _Shared:
+    """The mutable state a desk shares with its ``with_options()`` views."""
+
+    __slots__ = ("closed", "retries")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.retries = 0
 
 
 class AsyncDesk:
@@ -83,6 +98,16 @@ class AsyncDesk:
         cache_ttl: seconds that ``departments()`` and ``ticket_types()`` keep
             their answer (they change rarely); within it they send no request.
             0 (the default) caches nothing. ``clear_cache()`` forgets early.
+        hooks: a ``Hooks`` (or a list of them) told about every request, as
+            ``RequestEvent`` values that never hold the token or a header
+            (``headoni_async.otel.otel_hooks()`` builds OpenTelemetry spans on them).
+        rate_limit: a ``RateLimit`` (or an int: requests per second) shared by
+            every request of this desk and its ``with_options()`` views:
+            lookups, creates, stream pages, prefetches, bulk fetches, retries.
+            A 429 with ``Retry-After`` (still raised as ``RateLimited``) then
+            holds every later request until that time (capped by
+            ``RateLimit.max_retry_after``); a wait that would pass a call's
+            deadline is a ``RateLimitTimeout`` instead.
 
     The desk may be used with ``async with`` or closed with ``await desk.close()``.
 
@@ -105,12 +130,18 @@ class AsyncDesk:
         trust_env: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache_ttl: float = 0.0,
+        hooks: Hooks | Iterable[Hooks] | None = None,
+        rate_limit: RateLimit | int | None = None,
         _transport: Sender | None = None,
     ) -> None:
         self._desk = proto.check_desk_slug(desk)
         self._base_url = proto.desk_base_url(self._desk, base_url)
         self._scopes = proto.check_scopes(scopes)
         self._retry = proto.check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        self._hooks = HookSet(hooks)
+        limit = RateLimit(requests=rate_limit) if isinstance(rate_limit, int) else rate_limit
+        limit = proto.check_instance("rate_limit", limit, RateLimit)
+        self._pacer = None if limit is None else Pacer(limit)
         # A Sender given by a test replaces the aiohttp transport (and its settings).
         self._transport: Final = _transport or Transport(
             self._base_url,
@@ -120,10 +151,17 @@ class AsyncDesk:
             max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
             session=session,
             trust_env=bool(trust_env),
+            pace=self._pacer,
         )
-        self._closed = False
+        # What a with_options() view shares with its desk: the state below
+        # (one object, so a close is seen by every view), the transport, the
+        # task set, the loop binding, the cache, the hooks and the pacer.
+        self._shared = _Shared()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._retries = 0
+        self._timeouts: Timeouts | None = None  # a view's own, else the transport's
+        self._extra_headers: Mapping[str, str] | None = None
+        self._is_view = False
+        self._where = proto.server_of(self._base_url)
         self._loop = LoopBinding(self.close, self._desk)
         self._cache = TTLCache(proto.check_seconds("cache_ttl", cache_ttl))
 
@@ -157,8 +195,9 @@ class AsyncDesk:
 
     def __repr__(self) -> str:
         scopes = "unchecked" if self._scopes is None else sorted(self._scopes)
-        state = "closed" if self._closed else "open"
-        return f"<AsyncDesk {self._desk!r} base_url={self._base_url!r} scopes={scopes} {state}>"
+        state = "closed" if self._shared.closed else "open"
+        view = " (a with_options view)" if self._is_view else ""
+        return f"<AsyncDesk {self._desk!r} base_url={self._base_url!r} scopes={scopes} {state}{view}>"
 
     @property
     def desk(self) -> str:
@@ -177,13 +216,49 @@ class AsyncDesk:
 
     @property
     def closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._closed
+        """Whether ``close()`` was called (on the desk, for a view)."""
+        return self._shared.closed
 
     @property
     def retries(self) -> int:
         """How many retries this desk has scheduled so far (for progress displays)."""
-        return self._retries
+        return self._shared.retries
+
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncDesk:
+        """A view of this desk whose calls use these settings instead.
+
+        The view shares everything else: the connection pool, the rate limit,
+        the hooks, the cache and the lifecycle (closing the desk closes every
+        view; a view's own ``close()`` and ``async with`` do nothing). Options
+        not given are the desk's (or the view's, for a view of a view);
+        ``headers`` are added to every request (and to the view's own extra
+        headers), except that they may not set ``Authorization``, ``Host``,
+        ``Content-Type``, ``Content-Length``, ``Transfer-Encoding``,
+        ``Connection`` or ``Cookie``. ::
+
+            fast = desk.with_options(timeouts=Timeouts(total=2), retry=RetryPolicy(attempts=1))
+            ticket = await fast.get_ticket(1247)
+
+        Raises:
+            InvalidArgumentType: an option of the wrong type.
+            InvalidArgument: a header that may not be set, or one whose name
+                or value could not be sent as is (CR, LF, NUL, non-ASCII).
+        """
+        view = copy.copy(self)
+        view._is_view = True
+        if retry is not None:
+            view._retry = proto.check_instance("retry", retry, RetryPolicy) or self._retry
+        if timeouts is not None:
+            view._timeouts = proto.check_instance("timeouts", timeouts, Timeouts)
+        if headers is not None:
+            view._extra_headers = {**(self._extra_headers or {}), **proto.check_extra_headers(headers)}
+        return view
 
     async def __aenter__(self) -> AsyncDesk:
         self._loop.check()
@@ -196,8 +271,11 @@ class AsyncDesk:
 
     async def close(self) -> None:
         """Cancel prefetches and bulk fetches still running, and close the desk's
-        own session (an injected session is left open). Idempotent."""
-        self._closed = True
+        own session (an injected session is left open). Idempotent. On a
+        ``with_options()`` view it does nothing: close the desk itself."""
+        if self._is_view:
+            return
+        self._shared.closed = True
         await self._loop.release()
         tasks = list(self._tasks)
         for task in tasks:
@@ -207,7 +285,7 @@ class AsyncDesk:
         await self._transport.close()
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._shared.closed:
             raise DeskClosed(f"the desk {self._desk!r} is closed")
 
     def _track(self, task: asyncio.Task[Any]) -> None:
@@ -236,41 +314,71 @@ class AsyncDesk:
         proto.require_scope(route, self._scopes)
         self._loop.check()
         self._check_open()
-        request = Request(route, url_path or route.format(), params, proto.json_body(body))
+        path = url_path or route.format()
+        request = Request(route, path, params, proto.json_body(body), self._timeouts, self._extra_headers)
+        shared, pacer = self._shared, self._pacer
+        trace = self._hooks.trace(self._desk, self._where, route) if self._hooks.active else None
         sent = 0
+        status: int | None = None
 
         async def attempt(remaining: float) -> Any:
-            nonlocal sent
+            nonlocal sent, status
             sent += 1
-            if self._closed:
+            status = None
+            if shared.closed:
                 raise self._closed_during(route)
+            if trace is not None:
+                trace.request(sent)
             try:
                 raw = await self._transport.send(request, remaining=remaining, attempt=sent)
-            except (TransportError, DeskClosed):
-                if self._closed:  # the failure is the close itself: say so, and do not retry
+            except (TransportError, DeskClosed) as exc:
+                if trace is not None:
+                    trace.response(sent, None, exc)
+                if shared.closed:  # the failure is the close itself: say so, and do not retry
                     raise self._closed_during(route) from None
                 raise
-            if fast is not None and raw.status < 300:
+            status = raw.status
+            if fast is not None and status < 300:
                 value = fast(raw.body)
                 if value is not None:
+                    if trace is not None:
+                        trace.response(sent, status, None)
                     return value
-            return proto.decipher_response(route, raw.status, raw.headers, raw.body)
+            try:
+                result = proto.decipher_response(route, raw.status, raw.headers, raw.body)
+            except HeadoniError as exc:
+                if trace is not None:
+                    trace.response(sent, status, exc)
+                if pacer is not None and isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    pacer.pause(exc.retry_after)  # every later request of the desk waits
+                raise
+            if trace is not None:
+                trace.response(sent, status, None)
+            return result
+
+        def on_retry(failure: BaseException | None, number: int, wait: float) -> None:
+            shared.retries += 1
+            if trace is not None:
+                trace.retry(number, failure, wait)
 
         try:
-            return await call_with_retries(
+            result = await call_with_retries(
                 attempt,
                 policy=self._retry,
                 idempotent=route.idempotent,
                 label=route.label,
                 sleep=asyncio.sleep,
-                on_retry=self._count_retry,
+                on_retry=on_retry,
             )
-        except (TransportError, ServerError) as exc:
-            note_unknown_outcome(exc, idempotent=route.idempotent)
+        except BaseException as exc:
+            if isinstance(exc, TransportError | ServerError):
+                note_unknown_outcome(exc, idempotent=route.idempotent)
+            if trace is not None:
+                trace.end(sent, status, exc)
             raise
-
-    def _count_retry(self) -> None:
-        self._retries += 1
+        if trace is not None:
+            trace.end(sent, status, None)
+        return result
 
     def _closed_during(self, route: Route) -> DeskClosed:
         return DeskClosed(f"the desk {self._desk!r} was closed during {route.label}")

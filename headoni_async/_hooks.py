@@ -15,17 +15,20 @@ block; they run on the event loop.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
 import attrs
 
 from ._errors import InvalidArgumentType
+from ._routes import Route
 
-__all__ = ["HookSet", "Hooks", "RequestEvent", "api_template"]
+__all__ = ["CallTrace", "HookSet", "Hooks", "RequestEvent", "api_template"]
 
 logger: Final = logging.getLogger("headoni_async")
 
@@ -125,10 +128,9 @@ class HookSet:
     def __add__(self, other: HookSet) -> HookSet:
         return HookSet(self.hooks + other.hooks)
 
-    @staticmethod
-    def next_call() -> int:
-        """A new call number."""
-        return next(_calls)
+    def trace(self, desk: str, server: tuple[str, int], route: Route) -> CallTrace:
+        """The events of one new call of ``route``."""
+        return CallTrace(self, desk, server, route)
 
     def emit(self, kind: str, event: RequestEvent) -> None:
         """Run the callbacks of ``kind``; one that raises is logged and skipped."""
@@ -141,9 +143,61 @@ class HookSet:
                 )
 
 
+class CallTrace:
+    """Builds and emits the events of one call; the clock starts here."""
+
+    __slots__ = ("_call", "_desk", "_hooks", "_method", "_route", "_server", "_started")
+
+    def __init__(self, hooks: HookSet, desk: str, server: tuple[str, int], route: Route) -> None:
+        self._hooks = hooks
+        self._call = next(_calls)
+        self._desk = desk
+        self._server = server
+        self._method = route.method
+        self._route = api_template(route.template)
+        self._started = time.perf_counter()
+
+    def _event(
+        self, attempt: int, status: int | None, error: BaseException | None, wait: float | None = None
+    ) -> RequestEvent:
+        if status is None and error is not None:
+            code = getattr(error, "status", None)
+            status = code if type(code) is int else None
+        return RequestEvent(
+            call=self._call,
+            desk=self._desk,
+            server_address=self._server[0],
+            server_port=self._server[1],
+            method=self._method,
+            route=self._route,
+            attempt=attempt,
+            status=status,
+            error=None if error is None else type(error).__name__,
+            elapsed=time.perf_counter() - self._started,
+            wait=wait,
+        )
+
+    def request(self, attempt: int) -> None:
+        """Attempt ``attempt`` starts."""
+        self._hooks.emit("on_request", self._event(attempt, None, None))
+
+    def response(self, attempt: int, status: int | None, error: BaseException | None) -> None:
+        """Attempt ``attempt`` ended with a status, a failure, or both."""
+        self._hooks.emit("on_response", self._event(attempt, status, error))
+
+    def retry(self, attempt: int, error: BaseException | None, wait: float) -> None:
+        """A retry was scheduled after attempt ``attempt`` failed."""
+        self._hooks.emit("on_retry", self._event(attempt, None, error, wait))
+
+    def end(self, attempts: int, status: int | None, error: BaseException | None) -> None:
+        """The call is over after ``attempts`` sends."""
+        self._hooks.emit("on_call_end", self._event(attempts, status, error))
+
+
 _PLACEHOLDER: Final = re.compile(r"\{([a-z0-9]+(?:_[a-z0-9]+)+)\}")
 
 
+@functools.lru_cache(maxsize=64)
 def api_template(path_template: str) -> str:
     """A route's path template in the API's own spelling
     (``/tickets/{id_or_number}`` -> ``/tickets/{idOrNumber}``)."""

@@ -297,6 +297,48 @@ def require_scope(route: Route, scopes: frozenset[str] | None) -> None:
 # wrong type and InvalidArgument (a ValueError) for a wrong value.
 
 
+def server_of(base_url: str) -> tuple[str, int]:
+    """The host and port a (checked) base URL points at, for telemetry."""
+    parts = urlsplit(base_url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+# Headers a caller may not set: the credentials and the framing are ours.
+_RESERVED_HEADERS: Final = frozenset(
+    {"authorization", "host", "content-type", "content-length", "transfer-encoding", "connection", "cookie"}
+)
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e]*")
+
+
+def check_extra_headers(headers: object) -> dict[str, str]:
+    """Extra request headers (``with_options(headers=...)``), checked.
+
+    Raises ``InvalidArgumentType`` for a non-mapping or a non-str name or
+    value, and ``InvalidArgument`` for a reserved name (``Authorization``,
+    ``Host``, ``Content-Type`` and the framing headers) or a name or value
+    that could not be sent as is (CR, LF, NUL, other controls, non-ASCII).
+    The message names the header, never its value.
+    """
+    if not isinstance(headers, Mapping):
+        raise InvalidArgumentType("headers must be a mapping of header names to values")
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgumentType("header names and values must be str")
+        if name.lower() in _RESERVED_HEADERS:
+            raise InvalidArgument(f"the {name} header is set by the desk and may not be overridden")
+        if not _HEADER_NAME.fullmatch(name):
+            raise InvalidArgument(f"{name!r} is not a valid header name")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise InvalidArgument(
+                f"the value of the {name} header holds CR, LF, NUL, another control or a non-ASCII "
+                "character (value not shown)"
+            )
+        out[name] = value
+    return out
+
+
 def check_instance(name: str, value: _T | None, cls: type[_T]) -> _T | None:
     """``value`` if it is ``None`` or a ``cls``; else ``InvalidArgumentType``."""
     if value is not None and not isinstance(value, cls):

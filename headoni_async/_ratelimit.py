@@ -13,17 +13,19 @@ waits leaves its slot unused, which can only send fewer requests, never more.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
 
-from ._errors import InvalidArgument, InvalidArgumentType
+from ._errors import InvalidArgument, InvalidArgumentType, RateLimitTimeout
+from ._routes import Route
 
-__all__ = ["RateLimit", "Scheduler"]
+__all__ = ["Pacer", "RateLimit", "Scheduler"]
 
 # Loopback and the event loop add jitter between a slot and the request's
 # arrival; the window is kept this much wider so the server, too, never sees
@@ -117,3 +119,36 @@ class Scheduler:
         seconds = min(max(seconds, 0.0), self.limit.max_retry_after)
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         return seconds
+
+
+class Pacer:
+    """Makes each send of a desk wait for its slot (the transport's ``pace``)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.scheduler = Scheduler(limit, clock=clock)
+        self._sleep = sleep
+
+    async def __call__(self, route: Route, remaining: float | None) -> None:
+        """Wait for the next slot. Raises ``RateLimitTimeout`` (and takes no
+        slot) when it lies more than ``remaining`` seconds away."""
+        wait = self.scheduler.reserve(latest=remaining)
+        if wait is None:
+            raise RateLimitTimeout(
+                f"the desk's rate limit would hold this request past the call's deadline "
+                f"({max(remaining or 0.0, 0.0):.3f} s left); nothing was sent",
+                method=route.method,
+                path=route.template,
+                may_have_reached_server=False,
+            )
+        if wait > 0:
+            await self._sleep(wait)
+
+    def pause(self, seconds: float) -> float:
+        """Hold every later send for ``seconds`` (a 429's ``Retry-After``), capped."""
+        return self.scheduler.pause(seconds)

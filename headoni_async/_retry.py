@@ -31,6 +31,7 @@ from ._errors import (
 __all__ = ["backoff_ceiling", "call_with_retries", "is_retryable"]
 
 _T = TypeVar("_T")
+OnRetry = Callable[[BaseException | None, int, float], None]
 logger: Final = logging.getLogger("headoni_async")
 
 
@@ -90,13 +91,13 @@ def _stop(
 
 
 def _before_sleep(
-    label: str, policy: RetryPolicy, on_retry: Callable[[], None] | None
+    label: str, policy: RetryPolicy, on_retry: OnRetry | None
 ) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        if on_retry is not None:
-            on_retry()
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
+        if on_retry is not None:
+            on_retry(exc, state.attempt_number, state.upcoming_sleep)
         logger.warning(
             "retrying %s after %s (attempt %d of %d failed), waiting %.3f s",
             label,
@@ -118,15 +119,16 @@ async def call_with_retries(
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
-    on_retry: Callable[[], None] | None = None,
+    on_retry: OnRetry | None = None,
 ) -> _T:
     """Run ``attempt(remaining_seconds)`` until it succeeds or may not be retried.
 
     ``remaining_seconds`` is what is left of the policy's deadline, so that the
     caller bounds each attempt by it. The last failure is raised as it was.
     ``sleep``, ``clock`` and ``rng`` are injectable so the deadline and the
-    backoff are tested without wall time. ``on_retry`` is called each time a
-    retry is scheduled.
+    backoff are tested without wall time. ``on_retry(failure, attempt, wait)``
+    is called each time a retry is scheduled (``attempt`` is the number of
+    the attempt that failed; ``wait`` the backoff before the next).
     """
     start = clock()
     statuses = policy.retry_statuses

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Protocol, TypeAlias
 
 import aiohttp
@@ -31,6 +31,7 @@ from ._errors import (
     InvalidArgument,
     InvalidArgumentType,
     NetworkError,
+    PoolTimeout,
     ProtocolError,
     ReadTimeout,
     ResponseTooLarge,
@@ -43,6 +44,7 @@ from ._version import VERSION
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "USER_AGENT",
+    "Pace",
     "RawResponse",
     "Request",
     "Sender",
@@ -66,7 +68,8 @@ class Request:
 
     ``url_path`` is the concrete path (``route.format(...)``); ``body`` is
     JSON bytes or ``None``; ``timeouts`` replaces the transport's own for
-    this call when given.
+    this call when given; ``headers`` are extra headers (checked by
+    ``_protocol.check_extra_headers``: never one the credentials set).
     """
 
     route: Route
@@ -74,6 +77,12 @@ class Request:
     params: Mapping[str, str] | None = None
     body: bytes | None = None
     timeouts: Timeouts | None = None
+    headers: Mapping[str, str] | None = None
+
+
+Pace = Callable[[Route, "float | None"], Awaitable[None]]
+"""Waits for the rate limit's slot for one send, given the seconds left of
+the call's deadline; raises ``RateLimitTimeout`` when the slot lies past it."""
 
 
 @attrs.frozen
@@ -114,8 +123,9 @@ class _Credentials:
         }
         self._json: Final = {**self._plain, "Content-Type": "application/json"}
 
-    def headers(self, *, json_body: bool) -> Mapping[str, str]:
-        return self._json if json_body else self._plain
+    def headers(self, *, json_body: bool, extra: Mapping[str, str] | None = None) -> Mapping[str, str]:
+        own = self._json if json_body else self._plain
+        return own if not extra else {**extra, **own}  # ours always win
 
     def __repr__(self) -> str:
         return "<credentials (redacted)>"
@@ -143,6 +153,7 @@ class Transport:
         max_response_bytes: int,
         session: Session | None = None,
         trust_env: bool = False,
+        pace: Pace | None = None,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgumentType("session must be an aiohttp.ClientSession")
@@ -157,6 +168,12 @@ class Transport:
         self._trust_env = trust_env
         self._closed = False
         self._inflight: set[aiohttp.ClientResponse] = set()
+        # The pool, as the desk sees it: a send holds one of these while it
+        # has a connection. aiohttp's connector has as many connections, so
+        # it never queues a request itself, and waiting here is the one
+        # place a request waits for a connection (Timeouts.pool bounds it).
+        self._gate = asyncio.Semaphore(max_connections)
+        self._pace = pace
 
     def __repr__(self) -> str:
         return f"<Transport {self._base_url!r} {'closed' if self._closed else 'open'}>"
@@ -187,35 +204,69 @@ class Transport:
         if session is not None and self._owns_session:
             await session.close()
 
+    @property
+    def pool_size(self) -> int:
+        """How many requests may have a connection at once (``max_connections``)."""
+        return self._max_connections
+
     async def send(
         self, request: Request, *, remaining: float | None = None, attempt: int = 1
     ) -> RawResponse:
         """Send one request and read its whole body; redirects are never followed.
 
-        ``remaining`` (seconds left of the caller's deadline) bounds this
-        attempt's total timeout. One DEBUG record names the request, its
-        outcome, ``attempt`` (its number among the call's sends) and how long
-        it took; never a header. Raises a ``TransportError`` subclass,
-        ``ResponseTooLarge``, ``InvalidArgument`` (a URL aiohttp refuses) or
-        ``DeskClosed``; never an aiohttp exception.
+        First it waits for a connection of the pool (``Timeouts.pool``), then
+        for the rate limit's slot, if any; ``remaining`` (seconds left of the
+        caller's deadline) bounds both waits and this attempt's total
+        timeout. One DEBUG record names the request, its outcome, ``attempt``
+        (its number among the call's sends) and how long it took; never a
+        header. Raises a ``TransportError`` subclass (``PoolTimeout`` and
+        ``RateLimitTimeout`` when nothing was sent), ``ResponseTooLarge``,
+        ``InvalidArgument`` (a URL aiohttp refuses) or ``DeskClosed``; never
+        an aiohttp exception.
         """
         session = self._session or self.open()
-        timeouts = request.timeouts
-        if timeouts is None:
-            total = self._timeouts.total
-            timeout = self._default_timeout
-            if remaining is not None and (total is None or total > remaining):
-                timeout = _client_timeout(self._timeouts, remaining)
-        else:
-            timeout = _client_timeout(timeouts, remaining)
+        timeouts = request.timeouts or self._timeouts
         started = time.perf_counter()
+        gate = self._gate
         try:
-            raw = await self._send(session, request, timeout)
+            if gate.locked():
+                await self._wait_for_connection(request.route, timeouts.pool, remaining)
+            else:
+                await gate.acquire()  # free: returns at once
+            try:
+                if self._pace is not None:
+                    await self._pace(request.route, _left(remaining, started))
+                if remaining is not None:
+                    remaining = _left(remaining, started)
+                if request.timeouts is None:
+                    total = timeouts.total
+                    timeout = self._default_timeout
+                    if remaining is not None and (total is None or total > remaining):
+                        timeout = _client_timeout(timeouts, remaining)
+                else:
+                    timeout = _client_timeout(timeouts, remaining)
+                raw = await self._send(session, request, timeout)
+            finally:
+                gate.release()
         except (TransportError, ResponseTooLarge, InvalidArgument) as exc:
             _log_attempt(request, type(exc).__name__, attempt, started)
             raise
         _log_attempt(request, raw.status, attempt, started)
         return raw
+
+    async def _wait_for_connection(self, route: Route, pool: float | None, remaining: float | None) -> None:
+        limit = pool if remaining is None else remaining if pool is None else min(pool, remaining)
+        try:
+            async with asyncio.timeout(limit):
+                await self._gate.acquire()
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no connection of the pool ({self._max_connections}) came free within {limit:g} s; "
+                "nothing was sent",
+                method=route.method,
+                path=route.template,
+                may_have_reached_server=False,
+            ) from None
 
     async def _send(
         self, session: Session, request: Request, client_timeout: aiohttp.ClientTimeout
@@ -226,7 +277,7 @@ class Transport:
             async with session.request(
                 route.method,
                 self._base_url + request.url_path,
-                headers=self._credentials.headers(json_body=request.body is not None),
+                headers=self._credentials.headers(json_body=request.body is not None, extra=request.headers),
                 params=request.params,
                 data=request.body,
                 timeout=client_timeout,
@@ -252,6 +303,10 @@ def _log_attempt(request: Request, outcome: int | str, attempt: int, started: fl
         elapsed = (time.perf_counter() - started) * 1000
         method, url_path = request.route.method, request.url_path
         logger.debug("%s %s -> %s (attempt %d) in %.1f ms", method, url_path, outcome, attempt, elapsed)
+
+
+def _left(remaining: float | None, started: float) -> float | None:
+    return None if remaining is None else remaining - (time.perf_counter() - started)
 
 
 def _client_timeout(timeouts: Timeouts, remaining: float | None) -> aiohttp.ClientTimeout:
