@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
@@ -54,6 +55,7 @@ from ._watch import watch_tickets
 __all__ = ["AsyncDesk"]
 
 _T = TypeVar("_T")
+logger: Final = logging.getLogger("headoni_async")
 
 
 class _Shared:
@@ -636,6 +638,13 @@ class AsyncDesk:
     ) -> AsyncIterator[_T]:
         keys = proto.check_ticket_keys(ids)
         limit = proto.check_positive_int("concurrency", concurrency)
+        pool = getattr(self._transport, "pool_size", limit)
+        if limit > pool:
+            logger.warning(
+                "%s(concurrency=%d) is above the desk's pool of %d connection%s: at most %d requests "
+                "run at once (raise AsyncDesk(max_connections=...) to run more)",
+                name, limit, pool, "" if pool == 1 else "s", pool,
+            )  # fmt: skip
         skip = proto.check_missing(missing)
         proto.require_scope(ROUTES["get_ticket"], self._scopes)
         window = fetch_in_order(

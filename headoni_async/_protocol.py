@@ -29,6 +29,9 @@ from ._routes import SCOPES, Route
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "RESERVED_HEADERS",
+    "check_extra_headers",
+    "server_of",
     "auth_headers",
     "check_env_settings",
     "check_instance",
@@ -303,10 +306,10 @@ def server_of(base_url: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-# Headers a caller may not set: the credentials and the framing are ours.
-_RESERVED_HEADERS: Final = frozenset(
+RESERVED_HEADERS: Final = frozenset(
     {"authorization", "host", "content-type", "content-length", "transfer-encoding", "connection", "cookie"}
 )
+"""Headers (lowercased) a caller may not set: the credentials and the framing are ours."""
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e]*")
 
@@ -326,7 +329,7 @@ def check_extra_headers(headers: object) -> dict[str, str]:
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise InvalidArgumentType("header names and values must be str")
-        if name.lower() in _RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS:
             raise InvalidArgument(f"the {name} header is set by the desk and may not be overridden")
         if not _HEADER_NAME.fullmatch(name):
             raise InvalidArgument(f"{name!r} is not a valid header name")

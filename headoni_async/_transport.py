@@ -38,6 +38,7 @@ from ._errors import (
     TLSError,
     TransportError,
 )
+from ._protocol import RESERVED_HEADERS
 from ._routes import Route
 from ._version import VERSION
 
@@ -125,7 +126,11 @@ class _Credentials:
 
     def headers(self, *, json_body: bool, extra: Mapping[str, str] | None = None) -> Mapping[str, str]:
         own = self._json if json_body else self._plain
-        return own if not extra else {**extra, **own}  # ours always win
+        if not extra:
+            return own
+        # A caller's extra headers may replace the User-Agent or add their
+        # own; never the credentials or the framing (whatever their case).
+        return {**own, **{k: v for k, v in extra.items() if k.lower() not in RESERVED_HEADERS}}
 
     def __repr__(self) -> str:
         return "<credentials (redacted)>"

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import json
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -56,6 +57,8 @@ class LoggedRequest:
     connection: int
     status: int | None
     fault: str | None
+    received_at: float = 0.0
+    """``time.monotonic()`` when the request arrived (for rate measurements)."""
 
 
 def _dumps(value: Any) -> bytes:
@@ -364,6 +367,7 @@ class FakeDesk:
                 connection=self._connection_number(request.transport),
                 status=None,
                 fault=fault.kind if fault else None,
+                received_at=time.monotonic(),
             )
         )
         self._in_flight += 1
