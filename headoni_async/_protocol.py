@@ -30,10 +30,9 @@ from ._routes import SCOPES, Route
 __all__ = [
     "MAX_PAGE_SIZE",
     "RESERVED_HEADERS",
-    "check_extra_headers",
-    "server_of",
     "auth_headers",
     "check_env_settings",
+    "check_extra_headers",
     "check_instance",
     "check_missing",
     "check_optional_id",
@@ -56,6 +55,7 @@ __all__ = [
     "list_filters",
     "list_query",
     "require_scope",
+    "server_of",
     "status_filter",
 ]
 
