@@ -1,20 +1,25 @@
-"""The desk's own rate limit: at most ``requests`` sends in any window of
-``per`` seconds, at most ``burst`` of them back to back, shared by every
-request of a desk. Pure scheduling over an injected clock; the desk awaits
-the slot it is given.
+"""The desk's own rate limit: at most ``requests`` requests reach the server
+in any window of ``per`` seconds, at most ``burst`` of them back to back,
+shared by every request of a desk.
 
-Each send reserves the earliest slot that keeps both rules, at once and in
-order (no await between looking and reserving), so concurrent callers are
-served first come, first served and the rules hold however many wait. A
-``429`` with ``Retry-After`` moves every later slot past the time it named
-(capped). A reserved slot is never given back: a caller cancelled while it
-waits leaves its slot unused, which can only send fewer requests, never more.
+Why the window holds at the server, not just in our bookkeeping: a send
+holds one of ``requests`` slots from just before it starts until ``per``
+seconds after its answer ended (or it failed). The server sees a request
+between those two moments, so any ``requests + 1`` arrivals within ``per``
+seconds would need ``requests + 1`` slots held at once. This holds however
+late the event loop gets to a send, which a schedule of start times cannot
+promise.
+
+The burst rule and the pause after a 429 are a pure schedule over an
+injected clock (``Scheduler``): each send reserves its start at once and in
+order, so waiting callers are served first come, first served. A reserved
+start is never given back: a caller cancelled while it waits leaves it
+unused, which can only send less, never more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -25,13 +30,7 @@ import attrs
 from ._errors import InvalidArgument, InvalidArgumentType, RateLimitTimeout
 from ._routes import Route
 
-__all__ = ["Pacer", "RateLimit", "Scheduler"]
-
-# Loopback and the event loop add jitter between a slot and the request's
-# arrival; the window is kept this much wider so the server, too, never sees
-# more than ``requests`` in any ``per`` seconds.
-_MARGIN: Final = 0.01
-
+__all__ = ["Pacer", "RateLimit", "Release", "Scheduler"]
 
 def _positive_number(_: object, attribute: attrs.Attribute[float], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -57,11 +56,12 @@ class RateLimit:
     """A desk's own rate limit (``AsyncDesk(rate_limit=...)``).
 
     Attributes:
-        requests: sends at most in any window of ``per`` seconds.
+        requests: requests at most in any window of ``per`` seconds, as the
+            server sees them.
         per: the window, in seconds (default 1).
-        burst: sends at most back to back; the rest are spaced evenly at
-            ``per / requests``. ``None`` (the default) lets all ``requests``
-            of a window go at once.
+        burst: requests at most started back to back; the rest start at
+            least ``per / requests`` apart. ``None`` (the default) lets all
+            ``requests`` of a window go at once.
         max_retry_after: the longest pause a ``429``'s ``Retry-After``
             imposes on later requests, in seconds.
 
@@ -79,50 +79,55 @@ class RateLimit:
 
 
 class Scheduler:
-    """The slots of one desk's requests under a ``RateLimit``."""
+    """The start times of one desk's sends under the burst rule and the
+    pause after a 429. Pure over its clock."""
 
     def __init__(self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self._clock = clock
-        self._window = limit.per + _MARGIN
-        self._slots: collections.deque[float] = collections.deque(maxlen=limit.requests)
-        # Token bucket for the burst rule, as the time its next token is free
-        # ("theoretical arrival time", as in GCRA).
+        # The burst rule as GCRA: the "theoretical arrival time" of the next
+        # send; ``burst`` sends may start before it, at most.
         self._interval = limit.per / limit.requests
         self._tat = -math.inf
         self._paused_until = -math.inf
 
     def reserve(self, *, latest: float | None = None) -> float | None:
-        """Reserve the next slot; return how many seconds to wait for it.
+        """Reserve the next start; return how many seconds to wait for it.
 
         With ``latest`` (seconds from now), return ``None`` and reserve
-        nothing when the slot lies past it.
+        nothing when the start lies past it.
         """
         now = self._clock()
-        slot = max(now, self._paused_until)
-        if len(self._slots) == self.limit.requests:
-            slot = max(slot, self._slots[0] + self._window)
+        start = max(now, self._paused_until)
         burst = self.limit.burst
         if burst is not None:
-            slot = max(slot, self._tat - (burst - 1) * self._interval)
-        wait = slot - now
+            start = max(start, self._tat - (burst - 1) * self._interval)
+        wait = start - now
         if latest is not None and wait > latest:
             return None
-        self._slots.append(slot)
         if burst is not None:
-            self._tat = max(self._tat, slot) + self._interval
+            self._tat = max(self._tat, start) + self._interval
         return wait
 
     def pause(self, seconds: float) -> float:
-        """Hold every later slot until ``seconds`` from now (a 429's
+        """Hold every later start until ``seconds`` from now (a 429's
         ``Retry-After``), capped at ``max_retry_after``; returns the pause."""
         seconds = min(max(seconds, 0.0), self.limit.max_retry_after)
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         return seconds
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause after a 429 (0 when none)."""
+        return max(self._paused_until - self._clock(), 0.0)
+
+
+Release = Callable[[], None]
+
 
 class Pacer:
-    """Makes each send of a desk wait for its slot (the transport's ``pace``)."""
+    """Makes each send of a desk wait for a slot of the window and its start
+    (the transport's ``pace``); the release it returns frees the slot
+    ``per`` seconds later."""
 
     def __init__(
         self,
@@ -131,24 +136,51 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self.limit = limit
         self.scheduler = Scheduler(limit, clock=clock)
         self._sleep = sleep
+        self._slots = asyncio.Semaphore(limit.requests)
 
-    async def __call__(self, route: Route, remaining: float | None) -> None:
-        """Wait for the next slot. Raises ``RateLimitTimeout`` (and takes no
-        slot) when it lies more than ``remaining`` seconds away."""
-        wait = self.scheduler.reserve(latest=remaining)
-        if wait is None:
-            raise RateLimitTimeout(
-                f"the desk's rate limit would hold this request past the call's deadline "
-                f"({max(remaining or 0.0, 0.0):.3f} s left); nothing was sent",
-                method=route.method,
-                path=route.template,
-                may_have_reached_server=False,
-            )
-        if wait > 0:
-            await self._sleep(wait)
+    async def __call__(self, route: Route, remaining: float | None) -> Release:
+        """Wait for a slot and a start; return the release to call once the
+        answer ended (or the send failed).
+
+        Raises ``RateLimitTimeout`` (holding nothing) when the wait would
+        pass ``remaining`` seconds, the call's deadline.
+        """
+        started = time.monotonic()
+        if remaining is not None and self.scheduler.paused_for() > remaining:
+            raise _too_late(route, remaining)  # known at once: do not wait to say so
+        try:
+            async with asyncio.timeout(remaining):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise _too_late(route, remaining) from None
+        try:
+            left = None if remaining is None else remaining - (time.monotonic() - started)
+            wait = self.scheduler.reserve(latest=left)
+            if wait is None:
+                raise _too_late(route, left)
+            if wait > 0:
+                await self._sleep(wait)
+        except BaseException:
+            self._slots.release()  # nothing was sent
+            raise
+        return self._release_later
+
+    def _release_later(self) -> None:
+        asyncio.get_running_loop().call_later(self.limit.per, self._slots.release)
 
     def pause(self, seconds: float) -> float:
         """Hold every later send for ``seconds`` (a 429's ``Retry-After``), capped."""
         return self.scheduler.pause(seconds)
+
+
+def _too_late(route: Route, remaining: float | None) -> RateLimitTimeout:
+    return RateLimitTimeout(
+        f"the desk's rate limit would hold this request past the call's deadline "
+        f"({max(remaining or 0.0, 0.0):.3f} s left); nothing was sent",
+        method=route.method,
+        path=route.template,
+        may_have_reached_server=False,
+    )

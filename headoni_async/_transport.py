@@ -81,9 +81,10 @@ class Request:
     headers: Mapping[str, str] | None = None
 
 
-Pace = Callable[[Route, "float | None"], Awaitable[None]]
+Pace = Callable[[Route, "float | None"], Awaitable[Callable[[], None]]]
 """Waits for the rate limit's slot for one send, given the seconds left of
-the call's deadline; raises ``RateLimitTimeout`` when the slot lies past it."""
+the call's deadline, and returns the release to call when the answer ended;
+raises ``RateLimitTimeout`` when the wait would pass the deadline."""
 
 
 @attrs.frozen
@@ -238,9 +239,10 @@ class Transport:
                 await self._wait_for_connection(request.route, timeouts.pool, remaining)
             else:
                 await gate.acquire()  # free: returns at once
+            release = None
             try:
                 if self._pace is not None:
-                    await self._pace(request.route, _left(remaining, started))
+                    release = await self._pace(request.route, _left(remaining, started))
                 if remaining is not None:
                     remaining = _left(remaining, started)
                 if request.timeouts is None:
@@ -253,6 +255,8 @@ class Transport:
                 raw = await self._send(session, request, timeout)
             finally:
                 gate.release()
+                if release is not None:
+                    release()
         except (TransportError, ResponseTooLarge, InvalidArgument) as exc:
             _log_attempt(request, type(exc).__name__, attempt, started)
             raise

@@ -1,15 +1,22 @@
-"""Hooks, the pure part: the event value, the dispatch that never lets a hook
-change a call's outcome, and the API's spelling of route templates."""
+"""Hooks: the event value, the dispatch that never lets a hook change a
+call's outcome, the API's spelling of route templates, and the events a real
+desk sends for calls, retries, failures, cancellation, prefetches and bulk
+fetches."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import attrs
 import pytest
 
-from headoni_async import Hooks, InvalidArgumentType, RequestEvent
+from headoni_async import AsyncDesk, Hooks, InvalidArgumentType, RequestEvent, TicketNotFound
 from headoni_async._hooks import HookSet, api_template
+from headoni_async.testing import FakeDesk, Fault
+
+from .conftest import FAST_RETRY
 
 EVENT = RequestEvent(
     call=1, desk="acme", server_address="acme.headoni.app", server_port=443,
@@ -69,3 +76,102 @@ def test_a_callback_must_be_callable() -> None:
 )
 def test_api_template(template: str, api: str) -> None:
     assert api_template(template) == api
+
+
+# ----------------------------------------------------------------------------- through a real desk
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, RequestEvent]] = []
+
+    def hooks(self) -> Hooks:
+        return Hooks(
+            on_request=lambda e: self.events.append(("request", e)),
+            on_response=lambda e: self.events.append(("response", e)),
+            on_retry=lambda e: self.events.append(("retry", e)),
+            on_call_end=lambda e: self.events.append(("end", e)),
+        )
+
+    def kinds(self) -> list[tuple[str, int, int | None, str | None]]:
+        return [(kind, e.attempt, e.status, e.error) for kind, e in self.events]
+
+
+@pytest.fixture
+async def recorded(fake: FakeDesk) -> AsyncIterator[tuple[AsyncDesk, Recorder]]:
+    recorder = Recorder()
+    async with AsyncDesk(
+        "acme", fake.mint_token(), base_url=fake.base_url, retry=FAST_RETRY, hooks=recorder.hooks()
+    ) as desk:
+        yield desk, recorder
+
+
+async def test_one_call_is_request_response_end(recorded: tuple[AsyncDesk, Recorder], fake: FakeDesk) -> None:
+    desk, recorder = recorded
+    number = next(fake.store.iter_tickets()).number
+    await desk.get_ticket(number)
+    assert recorder.kinds() == [("request", 1, None, None), ("response", 1, 200, None), ("end", 1, 200, None)]
+    events = [e for _, e in recorder.events]
+    assert len({e.call for e in events}) == 1
+    assert all(e.route == "/tickets/{idOrNumber}" and e.method == "GET" and e.desk == "acme" for e in events)
+    assert all(e.server_address == "127.0.0.1" for e in events)
+    assert events[-1].elapsed >= events[0].elapsed >= 0
+    assert not any(str(number) in repr(e) for e in events)  # never the concrete number
+
+
+async def test_a_retried_call_tells_each_attempt(recorded: tuple[AsyncDesk, Recorder], fake: FakeDesk) -> None:
+    desk, recorder = recorded
+    fake.inject(Fault.reset(), route="departments", on=1)
+    await desk.departments()
+    assert recorder.kinds() == [
+        ("request", 1, None, None),
+        ("response", 1, None, "NetworkError"),
+        ("retry", 1, None, "NetworkError"),
+        ("request", 2, None, None),
+        ("response", 2, 200, None),
+        ("end", 2, 200, None),
+    ]
+    retry = recorder.events[2][1]
+    assert retry.wait is not None and retry.wait >= 0
+
+
+async def test_failures_and_cancellation_end_the_call(recorded: tuple[AsyncDesk, Recorder], fake: FakeDesk) -> None:
+    desk, recorder = recorded
+    with pytest.raises(TicketNotFound):
+        await desk.get_ticket(999999)
+    assert recorder.kinds()[-1] == ("end", 1, 404, "TicketNotFound")
+    fake.inject(Fault.latency(5), route="ticket_types", on=1)
+    task = asyncio.ensure_future(desk.ticket_types())
+    async with asyncio.timeout(5):
+        while fake.count("ticket_types") < 1:  # noqa: ASYNC110 - the fake counts requests; it has no event for it
+            await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert recorder.kinds()[-1] == ("end", 1, None, "CancelledError")
+
+
+async def test_prefetches_and_bulk_fetches_are_seen_and_never_the_token(
+    recorded: tuple[AsyncDesk, Recorder], fake: FakeDesk
+) -> None:
+    desk, recorder = recorded
+    [t async for t in desk.tickets(page_size=100)]
+    numbers = [t.number for t in fake.store.iter_tickets()][:5]
+    [t async for t in desk.get_tickets(numbers)]
+    ends = [e for kind, e in recorder.events if kind == "end"]
+    assert [e.route for e in ends].count("/tickets") == 3
+    assert [e.route for e in ends].count("/tickets/{idOrNumber}") == 5
+    assert len({e.call for e in ends}) == 8
+    token_free = "".join(repr(e) for _, e in recorder.events)
+    assert "hd_" not in token_free and "Bearer" not in token_free and "cursor" not in token_free
+
+
+async def test_a_failing_hook_never_changes_the_outcome(fake: FakeDesk, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(event: RequestEvent) -> None:
+        raise ValueError("bug")
+
+    hooks = Hooks(on_request=broken, on_response=broken, on_retry=broken, on_call_end=broken)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=FAST_RETRY, hooks=hooks) as desk:
+        fake.inject(Fault.reset(), route="departments", on=1)
+        assert await desk.departments()
+    assert caplog.text.count("hook raised ValueError") == 6

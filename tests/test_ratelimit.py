@@ -1,16 +1,30 @@
-"""The rate limit's scheduler, pure over an injected clock: no window of
-``per`` seconds ever holds more than ``requests`` slots, the burst rule holds,
-a 429's pause moves every later slot, and a slot past a caller's deadline is
-refused without being taken."""
+"""The rate limit. Pure, over an injected clock: the burst rule's start
+times and the pause after a 429. At the fake desk: no one-second window ever
+sees more than the limit, whatever mix of calls 200 callers make; a 429's
+Retry-After holds later requests (capped); a wait past a call's deadline is
+refused with nothing sent."""
 
 from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Awaitable, Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headoni_async import InvalidArgument, InvalidArgumentType, RateLimit
+from headoni_async import (
+    AsyncDesk,
+    InvalidArgument,
+    InvalidArgumentType,
+    RateLimit,
+    RateLimited,
+    RateLimitTimeout,
+    RetryPolicy,
+)
 from headoni_async._ratelimit import Scheduler
+from headoni_async.testing import FakeDesk, Fault
 
 
 class Clock:
@@ -43,39 +57,45 @@ _gaps = st.lists(st.one_of(st.just(0.0), st.floats(0, 0.5)), min_size=1, max_siz
 
 
 @given(_limits, _gaps)
-def test_no_window_ever_holds_more_than_the_limit(limit: RateLimit, gaps: list[float]) -> None:
-    slots = _slots(limit, gaps)
-    assert slots == sorted(slots)  # first come, first served
-    n = limit.requests
-    for i in range(len(slots) - n):
-        assert slots[i + n] - slots[i] >= limit.per  # n+1 slots never fit in one window
-
-
-@given(_limits, _gaps)
 def test_the_burst_rule_spaces_the_rest(limit: RateLimit, gaps: list[float]) -> None:
     slots = _slots(limit, gaps)
+    assert slots == sorted(slots)  # first come, first served
     if limit.burst is None:
+        assert all(w == 0 for w in _waits(limit, gaps))  # only the window rule, enforced by slots
         return
     spacing = limit.per / limit.requests
-    b = limit.burst
-    for i in range(len(slots) - b):
-        assert slots[i + b] - slots[i] >= b * spacing - 1e-9
+    # GCRA: any k starts within t seconds of each other number at most burst + t / spacing.
+    for i in range(len(slots)):
+        for j in range(i + 1, min(len(slots), i + 3 * limit.burst + 3)):
+            assert j - i + 1 <= limit.burst + (slots[j] - slots[i]) / spacing + 1e-6
 
 
-def test_an_idle_limiter_does_not_wait_and_a_full_window_does() -> None:
+def _waits(limit: RateLimit, gaps: list[float]) -> list[float]:
     clock = Clock()
-    scheduler = Scheduler(RateLimit(requests=3), clock=clock)
-    assert [scheduler.reserve() for _ in range(3)] == [0, 0, 0]
-    wait = scheduler.reserve()
-    assert wait is not None and 1.0 <= wait <= 1.02
-    clock.now += 5
-    assert scheduler.reserve() == 0
+    scheduler = Scheduler(limit, clock=clock)
+    out = []
+    for gap in gaps:
+        clock.now += gap
+        wait = scheduler.reserve()
+        assert wait is not None
+        out.append(wait)
+    return out
 
 
-def test_a_429_pause_holds_every_later_slot_capped() -> None:
+def test_a_burst_of_two_then_one_per_interval() -> None:
+    clock = Clock()
+    scheduler = Scheduler(RateLimit(requests=10, burst=2), clock=clock)
+    waits = [scheduler.reserve() for _ in range(5)]
+    assert waits == pytest.approx([0, 0, 0.1, 0.2, 0.3])
+    clock.now += 10  # idle: the burst is available again
+    assert [scheduler.reserve(), scheduler.reserve()] == [0, 0]
+
+
+def test_a_429_pause_holds_every_later_start_capped() -> None:
     clock = Clock()
     scheduler = Scheduler(RateLimit(requests=100, max_retry_after=30), clock=clock)
     assert scheduler.pause(2.0) == 2.0
+    assert scheduler.paused_for() == 2.0
     assert scheduler.reserve() == 2.0
     clock.now += 1
     assert scheduler.reserve() == 1.0
@@ -83,16 +103,17 @@ def test_a_429_pause_holds_every_later_slot_capped() -> None:
     assert scheduler.reserve() == 30
     assert scheduler.pause(-5) == 0  # never shortens an earlier pause
     assert scheduler.reserve() == 30
+    clock.now += 31
+    assert scheduler.reserve() == 0 and scheduler.paused_for() == 0
 
 
-def test_a_slot_past_the_deadline_is_refused_and_not_taken() -> None:
+def test_a_start_past_the_deadline_is_refused_and_not_taken() -> None:
     clock = Clock()
-    scheduler = Scheduler(RateLimit(requests=1), clock=clock)
+    scheduler = Scheduler(RateLimit(requests=1, burst=1), clock=clock)
     assert scheduler.reserve(latest=0.5) == 0
-    assert scheduler.reserve(latest=0.5) is None  # the next slot is a second away
+    assert scheduler.reserve(latest=0.5) is None  # the next start is a second away
     assert scheduler.reserve(latest=0.5) is None
-    wait = scheduler.reserve(latest=2)
-    assert wait is not None and 1.0 <= wait <= 1.02  # the refusals took nothing
+    assert scheduler.reserve(latest=2) == pytest.approx(1.0)  # the refusals took nothing
 
 
 @pytest.mark.parametrize(
@@ -112,3 +133,89 @@ def test_a_slot_past_the_deadline_is_refused_and_not_taken() -> None:
 def test_rate_limit_values_are_checked(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- at the fake desk
+
+
+def _busiest_window(times: list[float], width: float = 1.0) -> int:
+    """The most requests that arrived within any window of ``width`` seconds."""
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + width) - i for i, t in enumerate(times))
+
+
+async def test_no_one_second_window_sees_more_than_n_under_200_callers(fake: FakeDesk) -> None:
+    n = 150
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=n) as desk:
+        numbers = [t.number for t in fake.store.iter_tickets()][:20]
+
+        async def lookup(i: int) -> object:
+            return await desk.get_ticket(numbers[i % len(numbers)])
+
+        async def stream(_: int) -> object:
+            return [t async for t in desk.tickets(page_size=100)]  # 3 pages, the next prefetched
+
+        async def bulk(_: int) -> object:
+            return [t async for t in desk.get_tickets(numbers, concurrency=8)]
+
+        async def create(i: int) -> object:
+            return await desk.create_ticket(email=f"c{i}@example.com", subject="s", body="b")
+
+        callers = [lookup] * 150 + [desk_call(desk.departments)] * 29 + [create] * 10 + [stream] * 10 + [bulk]
+        assert len(callers) == 200
+        await asyncio.gather(*(call(i) for i, call in enumerate(callers)))
+    times = [r.received_at for r in fake.requests]
+    assert len(times) == 150 + 29 + 10 + 30 + 20
+    assert _busiest_window(times) <= n
+    assert max(times) - min(times) >= 1.0  # the limiter did hold the rest back
+
+
+def desk_call(method: Callable[[], Awaitable[object]]) -> Callable[[int], Awaitable[object]]:
+    async def call(_: int) -> object:
+        return await method()
+
+    return call
+
+
+async def test_a_429_retry_after_holds_later_requests_capped(fake: FakeDesk) -> None:
+    number = next(fake.store.iter_tickets()).number
+    limit = RateLimit(requests=1000, max_retry_after=0.3)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=limit) as desk:
+        fake.inject(Fault.error(429, "rate_limited", retry_after="5"), route="get_ticket", on=1)
+        with pytest.raises(RateLimited) as info:
+            await desk.get_ticket(number)  # the 429 itself is raised, never retried
+        assert info.value.retry_after == 5
+        await desk.departments()  # another route waits too
+    first, second = (r.received_at for r in fake.requests)
+    assert 0.3 <= second - first < 2  # held until the (capped) time, not for the 5 s asked
+    assert fake.count("get_ticket") == 1
+
+
+async def test_a_wait_past_the_call_deadline_is_refused_and_nothing_is_sent(fake: FakeDesk) -> None:
+    number = next(fake.store.iter_tickets()).number
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=RateLimit(requests=1000)) as desk:
+        fake.inject(Fault.error(429, "rate_limited", retry_after="30"), route="get_ticket", on=1)
+        with pytest.raises(RateLimited):
+            await desk.get_ticket(number)
+        hurried = desk.with_options(retry=RetryPolicy(deadline=1))
+        with pytest.raises(RateLimitTimeout) as info:
+            await hurried.create_ticket(email="a@example.com", subject="s", body="b")
+        assert not info.value.may_have_reached_server
+        assert "may or may not" not in str(info.value)
+    assert fake.count() == 1  # the create was never sent
+
+
+async def test_without_a_429_an_idle_limiter_does_not_delay(fake: FakeDesk) -> None:
+    number = next(fake.store.iter_tickets()).number
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=5) as desk:
+        for _ in range(5):
+            await desk.get_ticket(number)
+    times = [r.received_at for r in fake.requests]
+    assert max(times) - min(times) < 0.9  # five fit in the first window
+
+
+def test_rate_limit_argument_is_checked() -> None:
+    with pytest.raises(InvalidArgumentType):
+        AsyncDesk("acme", "hd_x", rate_limit="10")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        AsyncDesk("acme", "hd_x", rate_limit=0)
