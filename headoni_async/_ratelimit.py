@@ -23,7 +23,6 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 import attrs
 
