@@ -1,13 +1,16 @@
 """Shared fixtures. The fake-desk fixtures of the package's own pytest plugin
 (headoni_fake_desk, headoni_token, headoni_desk) are loaded through its
-entry point; the ones here run servers on the test's own loop."""
+entry point: use ``headoni_fake_desk`` (with ``@pytest.mark.headoni_fake``)
+for a fake desk on its own thread. The ones here run servers on the test's
+own loop. Plain helpers are in tests/helpers.py, sample documents in
+tests/documents.py."""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -19,6 +22,8 @@ from hypothesis import settings
 
 from headoni_async import AsyncDesk, RetryPolicy
 from headoni_async.testing import FakeDesk
+
+from .helpers import Handler, ScriptedServer
 
 # Hypothesis: the full search locally, a smaller (never zero) one in CI.
 settings.register_profile("ci", max_examples=40, deadline=None)
@@ -73,3 +78,27 @@ async def desk(fake: FakeDesk) -> AsyncIterator[AsyncDesk]:
     token = fake.mint_token()
     async with AsyncDesk("acme", token, base_url=fake.base_url, retry=FAST_RETRY) as client:
         yield client
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedServer]:
+    """A catch-all server whose answer the test sets (``status``, ``body``,
+    ``headers``, or a ``handler``); every request lands in ``seen``."""
+    server = await ScriptedServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[ScriptedServer]]]:
+    """Start as many catch-all servers as the test needs, each answering with
+    its ``handler``; all are closed after the test."""
+    servers: list[ScriptedServer] = []
+
+    async def start(handler: Handler) -> ScriptedServer:
+        servers.append(await ScriptedServer(handler).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        await server.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -41,6 +40,7 @@ from headoni_async import (
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY, FAST_RETRY
+from .helpers import Serve
 
 # ---------------------------------------------------------------- endpoints
 
@@ -285,67 +285,38 @@ async def test_undocumented_enum_values_do_not_break_reads(desk: AsyncDesk, fake
 # ---------------------------------------------------------------- small servers for the rest
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[tuple[str, list[web.Request]]]]]:
-    """Start a one-route app answering every path with ``handler``; returns (base_url, seen)."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> tuple[str, list[web.Request]]:
-        seen: list[web.Request] = []
-
-        async def record(request: web.Request) -> web.StreamResponse:
-            seen.append(request)
-            return await handler(request)
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", record)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/api/v1", seen
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-async def test_redirects_are_errors_and_the_token_stays_home(serve, status: int) -> None:  # type: ignore[no-untyped-def]
-    async def other(request: web.Request) -> web.Response:
+async def test_redirects_are_errors_and_the_token_stays_home(serve: Serve, status: int) -> None:
+    async def answer(request: web.Request) -> web.Response:
         return web.json_response({"departments": []})
 
-    other_url, other_seen = await serve(other)
+    other = await serve(answer)
+    other_url = other.base_url
 
     async def redirecting(request: web.Request) -> web.Response:
         return web.Response(status=status, headers={"Location": other_url + "/departments"})
 
-    url, seen = await serve(redirecting)
-    async with AsyncDesk("acme", CANARY, base_url=url) as desk:
+    server = await serve(redirecting)
+    async with AsyncDesk("acme", CANARY, base_url=server.base_url) as desk:
         with pytest.raises(UnexpectedRedirect) as info:
             await desk.departments()
     assert info.value.status == status and info.value.location == other_url + "/departments"
-    assert len(seen) == 1 and other_seen == []
+    assert len(server.seen) == 1 and other.seen == []
 
 
-async def test_body_past_the_cap(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_body_past_the_cap(serve: Serve) -> None:
     async def big(request: web.Request) -> web.Response:
         return web.Response(
             body=b'{"departments": [' + b" " * 50_000 + b"]}", content_type="application/json"
         )
 
-    url, _ = await serve(big)
-    async with AsyncDesk("acme", "hd_x", base_url=url, max_response_bytes=10_000) as desk:
+    server = await serve(big)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url, max_response_bytes=10_000) as desk:
         with pytest.raises(ResponseTooLarge):
             await desk.departments()
 
 
-async def test_decompression_bomb_stopped_by_the_cap(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_decompression_bomb_stopped_by_the_cap(serve: Serve) -> None:
     bomb = gzip.compress(b'{"departments": [' + b" " * 20_000_000 + b"]}")
     assert len(bomb) < 100_000
 
@@ -354,22 +325,22 @@ async def test_decompression_bomb_stopped_by_the_cap(serve) -> None:  # type: ig
             body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
         )
 
-    url, _ = await serve(compressed)
-    async with AsyncDesk("acme", "hd_x", base_url=url, max_response_bytes=1_000_000) as desk:
+    server = await serve(compressed)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url, max_response_bytes=1_000_000) as desk:
         with pytest.raises(ResponseTooLarge):
             await desk.departments()
 
 
 @pytest.mark.parametrize("body", [b"<html>ok</html>", b"", b'{"departments": [', b'{"departments": 5}'])
-async def test_2xx_that_is_not_the_documented_json(serve, body: bytes) -> None:  # type: ignore[no-untyped-def]
+async def test_2xx_that_is_not_the_documented_json(serve: Serve, body: bytes) -> None:
     async def odd(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    url, seen = await serve(odd)
-    async with AsyncDesk("acme", "hd_x", base_url=url, retry=FAST_RETRY) as desk:
+    server = await serve(odd)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url, retry=FAST_RETRY) as desk:
         with pytest.raises(ResponseDecodeError):
             await desk.departments()
-    assert len(seen) == 1
+    assert len(server.seen) == 1
 
 
 async def test_environment_proxies_ignored_unless_opted_in(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,49 +28,19 @@ from headoni_async import (
     Timeouts,
     TransportError,
 )
-from headoni_async.cli import main
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY, FAST_RETRY
+from .helpers import (
+    TRANSFER_FAULTS,
+    ScriptedServer,
+    json_values,
+    run_cli,
+    transfer_fault,
+    wait_until,
+)
 
 FIXTURE_OK = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-class Scripted:
-    """An aiohttp.web app whose every answer is set by the test, counting requests."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.body = b"{}"
-        self.headers: dict[str, str] = {}
-        self.seen: list[dict[str, str]] = []
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append(dict(request.headers))
-        return web.Response(status=self.status, body=self.body, headers=self.headers)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/api/v1"
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[Scripted]:
-    server = Scripted()
-    await server.start()
-    yield server
-    await server.close()
 
 
 # 1. -------------------------------------------------------------------------------------
@@ -92,7 +61,7 @@ header_values = st.text(
     route=st.sampled_from(["departments", "get_ticket", "create_ticket", "ticket_page"]),
 )
 async def test_promise_1_every_4xx_is_sent_exactly_once(
-    scripted: Scripted, status: int, headers: dict[str, str], route: str
+    scripted: ScriptedServer, status: int, headers: dict[str, str], route: str
 ) -> None:
     scripted.status, scripted.headers, scripted.body = status, headers, b'{"error": "whatever"}'
     scripted.seen.clear()
@@ -130,45 +99,34 @@ async def test_promise_3_create_read_timeout_is_reported_not_repeated(fake: Fake
 
 
 @pytest.fixture
-def threaded_fake(monkeypatch: pytest.MonkeyPatch) -> Any:
-    fake = FakeDesk("acme", tickets=1200, seed=11)
-    with fake.serve_in_thread() as base_url:
-        monkeypatch.setenv("HEADONI_DESK", "acme")
-        monkeypatch.setenv("HEADONI_BASE_URL", base_url)
-        monkeypatch.setenv("HEADONI_TOKEN", fake.mint_token())
-        yield fake
+def cli_env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
+    """The plugin's fake desk (on its own thread), named by the CLI's variables."""
+    monkeypatch.setenv("HEADONI_DESK", "acme")
+    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
+    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
+    return headoni_fake_desk
 
 
-def _exit(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
+@pytest.mark.headoni_fake(tickets=1200, seed=11)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     page=st.integers(min_value=1, max_value=12),
     at_byte=st.integers(min_value=0, max_value=40_000),
-    kind=st.sampled_from(["reset_body", "truncate", "reset"]),
+    kind=st.sampled_from(TRANSFER_FAULTS),
 )
 def test_promise_6_export_resume_is_exactly_once(
-    threaded_fake: FakeDesk, tmp_path_factory: pytest.TempPathFactory, page: int, at_byte: int, kind: str
+    cli_env: FakeDesk, tmp_path_factory: pytest.TempPathFactory, page: int, at_byte: int, kind: str
 ) -> None:
-    fake = threaded_fake
+    fake = cli_env
     fake.clear_faults()
     out = tmp_path_factory.mktemp("export") / "t.jsonl"
-    fault = {
-        "reset_body": Fault.reset_mid_body(at_byte),
-        "truncate": Fault.truncate(at_byte),
-        "reset": Fault.reset(),
-    }[kind]
+    fault = transfer_fault(kind, at_byte)
     start = fake.count("list_tickets")
     # The same page fails three times in a row: the default policy gives up, the export stops.
     fake.inject(fault, route="list_tickets", on=range(start + page, start + page + 3))
-    assert _exit(["export", "--out", str(out)]) == 1
+    assert run_cli(["export", "--out", str(out)]) == 1
     fake.clear_faults()
-    assert _exit(["export", "--out", str(out), "--resume"]) == 0
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 0
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids == fake.store.all_ids_desc()
 
@@ -176,24 +134,22 @@ def test_promise_6_export_resume_is_exactly_once(
 # 7. -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_thread() -> Any:
-    """A fake desk on its own thread, so its handler tasks are not in the test's loop."""
-    fake = FakeDesk("acme", tickets=250, seed=7)
-    with fake.serve_in_thread():
-        yield fake
-
-
+@pytest.mark.headoni_fake(tickets=250, seed=7)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(delay=st.floats(min_value=0, max_value=0.03), how=st.sampled_from(["break", "cancel", "close"]))
+@given(
+    delay=st.floats(min_value=0, max_value=0.03),
+    how=st.sampled_from(["break", "cancel", "close"]),
+    stop_after=st.integers(min_value=1, max_value=199),
+    numbers=st.lists(st.integers(min_value=1001, max_value=1250), min_size=5, max_size=5, unique=True),
+)
 async def test_promise_7_stopping_mid_stream_releases_everything(
-    fake_thread: FakeDesk, delay: float, how: str
+    headoni_fake_desk: FakeDesk, delay: float, how: str, stop_after: int, numbers: list[int]
 ) -> None:
-    fake = fake_thread
+    # The fake desk runs on its own thread, so every task of this loop is the client's or the test's.
+    fake = headoni_fake_desk
     fake.clear_faults()
     fake.inject(Fault.drip(chunk=2000, interval=0.002), route="list_tickets")
     desk = AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url)
-    stop_after = random.randrange(1, 200)
     before = asyncio.all_tasks()
 
     async def consume() -> None:
@@ -213,24 +169,15 @@ async def test_promise_7_stopping_mid_stream_releases_everything(
             await desk.close()
         with contextlib.suppress(asyncio.CancelledError, HeadoniError):
             await task
-        for _ in range(100):
-            if not desk._tasks and not asyncio.all_tasks() - before:
-                break
-            await asyncio.sleep(0.01)
-        assert not desk._tasks
-        assert asyncio.all_tasks() - before == set()
+        await wait_until(lambda: not asyncio.all_tasks() - before, within=1, what="no task left behind")
         fake.clear_faults()
         if how != "close":
             # The pool is not poisoned: each answer belongs to its own request.
-            for number in random.sample(range(1001, 1251), 5):
+            for number in numbers:
                 assert (await desk.get_ticket(number)).number == number
     finally:
         await desk.close()
-    for _ in range(100):
-        if fake.open_connections == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert fake.open_connections == 0
+    await wait_until(lambda: fake.open_connections == 0, within=1, what="every connection closed")
 
 
 # 8. -------------------------------------------------------------------------------------
@@ -332,11 +279,6 @@ async def test_promise_11_bad_http_is_a_typed_error(reply: bytes, expected: type
 
 # 12. ------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=20,
-)
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -355,7 +297,7 @@ bodies = st.one_of(
     ),
 )
 async def test_promise_12_any_bytes_give_only_documented_errors(
-    scripted: Scripted, status: int, body: bytes, route: str
+    scripted: ScriptedServer, status: int, body: bytes, route: str
 ) -> None:
     scripted.status, scripted.body, scripted.headers = status, body, {"Content-Type": "application/json"}
     async with AsyncDesk("acme", "hd_x", base_url=scripted.base_url, retry=FAST_RETRY) as desk:
@@ -383,7 +325,7 @@ async def _drain(desk: AsyncDesk) -> None:
 
 
 async def test_promise_13_netrc_is_ignored(
-    scripted: Scripted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scripted: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
@@ -392,7 +334,7 @@ async def test_promise_13_netrc_is_ignored(
     scripted.body = b'{"departments": []}'
     async with AsyncDesk("acme", "hd_x", base_url=scripted.base_url) as desk:
         await desk.departments()
-    assert scripted.seen[0]["Authorization"] == "Bearer hd_x"
+    assert scripted.seen[0].headers["Authorization"] == "Bearer hd_x"
 
 
 # 14. ------------------------------------------------------------------------------------
@@ -440,11 +382,7 @@ async def test_promise_14_two_hundred_coroutines_under_random_faults() -> None:
         assert len(load) == len(set(load))
         assert set(created) <= set(load)
         assert len(created) + len(failures) == 40
-        for _ in range(50):
-            if fake.open_connections == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert fake.open_connections == 0
+        await wait_until(lambda: fake.open_connections == 0, within=1, what="every connection closed")
 
 
 # 2 (attempt counting). -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import itertools
 
 import attrs
 import pytest
+from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,14 @@ from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import FAST_RETRY
 from .documents import SUMMARY
+from .helpers import (
+    TRANSFER_FAULTS,
+    Serve,
+    client_tasks,
+    no_client_tasks_left,
+    transfer_fault,
+    wait_until,
+)
 
 
 async def test_stream_yields_every_ticket_once_newest_first(desk: AsyncDesk, fake: FakeDesk) -> None:
@@ -90,8 +99,8 @@ async def test_prefetch_fetches_the_next_page_while_the_caller_works(desk: Async
     stream = desk.tickets(page_size=50)
     iterator = stream.pages().__aiter__()
     await iterator.__anext__()
-    await asyncio.sleep(0.05)
-    assert fake.count("list_tickets") == 2  # page 2 is on its way before we asked
+    # page 2 is on its way before we asked
+    await wait_until(lambda: fake.count("list_tickets") == 2, what="the prefetch of page 2")
     await iterator.aclose()  # type: ignore[attr-defined]
 
     fake2 = desk.tickets(page_size=50, prefetch=False).pages().__aiter__()
@@ -103,18 +112,14 @@ async def test_prefetch_fetches_the_next_page_while_the_caller_works(desk: Async
 
 
 async def test_break_cancels_the_prefetch_and_releases_connections(fake: FakeDesk) -> None:
-    fake.inject(Fault.latency(0.3), route="list_tickets", on=2)
+    fake.inject(Fault.latency(10), route="list_tickets", on=2)  # the prefetch would hang 10 s
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
         async for _ in desk.tickets(page_size=10):
             break
         gc.collect()
-        for _ in range(20):  # the loop's async-generator finalizer runs on the next turns
-            await asyncio.sleep(0.01)
-            if not desk._tasks:
-                break
-        assert not desk._tasks
-        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and "fetch" in repr(t)]
-        assert pending == []
+        # The loop's async-generator finalizer runs on the next turns; the
+        # prefetch is gone at once only if it was cancelled.
+        await no_client_tasks_left(within=2)
         # The pool is healthy: the next call gets its own answer.
         assert (await desk.get_ticket(1001)).number == 1001
 
@@ -123,7 +128,7 @@ async def test_aclose_and_context_manager(desk: AsyncDesk) -> None:
     async with desk.tickets(page_size=10) as stream:
         async for _ in stream:
             break
-    assert not desk._tasks
+    assert client_tasks() == []
     await stream.aclose()  # idempotent
 
 
@@ -141,7 +146,7 @@ async def test_cancelling_the_consumer_releases_everything(fake: FakeDesk) -> No
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not desk._tasks
+        assert client_tasks() == []
         assert (await desk.departments())[0].name == "Billing"
 
 
@@ -159,19 +164,33 @@ async def test_closing_the_desk_mid_stream(fake: FakeDesk) -> None:
     await desk.close()
     with pytest.raises(DeskClosed):
         await task
-    assert seen and not desk._tasks
+    assert seen and client_tasks() == []
 
 
-async def test_closing_the_desk_while_a_body_is_read(fake: FakeDesk) -> None:
+async def test_closing_the_desk_while_a_body_is_read(serve: Serve) -> None:
     # aiohttp drops a body's reader when its session closes; the desk wakes it.
-    fake.inject(Fault.drip(chunk=500, interval=0.01), route="list_tickets")
-    desk = AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, timeouts=Timeouts(read=60, total=120))
+    body_started, finish = asyncio.Event(), asyncio.Event()
+
+    async def half_a_page(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 10_000
+        await response.prepare(request)
+        await response.write(b'{"tickets": [' + b" " * 1000)
+        body_started.set()
+        await finish.wait()  # the rest never comes
+        return response
+
+    server = await serve(half_a_page)
+    desk = AsyncDesk("acme", "hd_x", base_url=server.base_url, timeouts=Timeouts(read=60, total=120))
     task = asyncio.create_task(desk.ticket_page(page_size=100))
-    while not desk._transport._inflight:  # noqa: ASYNC110 - polling private state the desk exposes no event for
-        await asyncio.sleep(0.005)
-    await desk.close()
-    with pytest.raises(DeskClosed):
-        await asyncio.wait_for(task, timeout=10)  # a liveness bound: without the fix this waits 60 s
+    try:
+        await body_started.wait()
+        await asyncio.sleep(0.05)  # let those bytes reach the client, which is now reading the body
+        await desk.close()
+        with pytest.raises(DeskClosed):
+            await asyncio.wait_for(task, timeout=10)  # a liveness bound: without the fix this waits 60 s
+    finally:
+        finish.set()
 
 
 async def test_two_tasks_cannot_share_one_iteration(desk: AsyncDesk, fake: FakeDesk) -> None:
@@ -215,7 +234,7 @@ async def test_error_mid_stream_keeps_the_cursor_for_resume(fake: FakeDesk) -> N
 @given(
     page=st.integers(min_value=1, max_value=6),
     at_byte=st.integers(min_value=0, max_value=40_000),
-    kind=st.sampled_from(["reset_body", "truncate", "reset"]),
+    kind=st.sampled_from(TRANSFER_FAULTS),
     page_size=st.sampled_from([17, 50, 100]),
 )
 async def test_exactly_once_with_a_fault_at_any_page_and_byte(
@@ -223,11 +242,7 @@ async def test_exactly_once_with_a_fault_at_any_page_and_byte(
 ) -> None:
     fake.clear_faults()
     start = fake.count("list_tickets")
-    fault = {
-        "reset_body": Fault.reset_mid_body(at_byte),
-        "truncate": Fault.truncate(at_byte),
-        "reset": Fault.reset(),
-    }[kind]
+    fault = transfer_fault(kind, at_byte)
     fake.inject(fault, route="list_tickets", on=start + page)
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=FAST_RETRY) as desk:
         ids = [t.id async for t in desk.tickets(page_size=page_size)]
@@ -294,13 +309,24 @@ async def test_get_tickets_bounded_concurrency(fake: FakeDesk) -> None:
 
 
 async def test_get_tickets_error_in_order_and_rest_cancelled(desk: AsyncDesk, fake: FakeDesk) -> None:
-    got = []
-    with pytest.raises(TicketNotFound):
-        async for t in desk.get_tickets([1001, 1002, 999_999, 1003, 1004], concurrency=2):
+    # One at a time, so the requests arrive in input order: the 3rd fails, a 4th would hang.
+    fake.inject(Fault.latency(10), route="get_ticket", on=range(4, 10))
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for t in desk.get_tickets([1001, 1002, 999_999, 1003, 1004], concurrency=1):
             got.append(t.number)
+
+    consumer = asyncio.create_task(consume())
+    try:  # a liveness bound: only a cancelled fetch lets the error out at once
+        done, _ = await asyncio.wait({consumer}, timeout=5)
+        assert consumer in done, "the fetch after the failure was not cancelled"
+    finally:
+        consumer.cancel()
+    with pytest.raises(TicketNotFound):
+        consumer.result()
     assert got == [1001, 1002]
-    await asyncio.sleep(0.01)
-    assert not desk._tasks
+    assert client_tasks() == []
 
 
 async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk) -> None:
@@ -316,16 +342,12 @@ async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk)
 
 
 async def test_breaking_out_of_get_tickets(fake: FakeDesk) -> None:
-    fake.latency = 0.01
+    fake.inject(Fault.latency(10), route="get_ticket", on=range(2, 400))  # the rest would hang
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
         async for _ in desk.get_tickets(itertools.islice(itertools.count(1001), 200), concurrency=8):
             break
         gc.collect()
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if not desk._tasks:
-                break
-        assert not desk._tasks
+        await no_client_tasks_left(within=2)  # gone at once only if cancelled
         assert fake.count("get_ticket") < 40
 
 

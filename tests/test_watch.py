@@ -137,7 +137,14 @@ async def test_cancelling_the_watcher_stops_it(desk: AsyncDesk, fake: FakeDesk) 
     await _until(lambda: fake.open_connections <= 1)
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [({"interval": 0}, InvalidArgument), ({"interval": -1}, InvalidArgument), ({"since_id": "abc"}, InvalidArgument)])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"interval": 0}, InvalidArgument),
+        ({"interval": -1}, InvalidArgument),
+        ({"since_id": "abc"}, InvalidArgument),
+    ],
+)
 def test_arguments_are_checked_before_any_io(kwargs: dict[str, object], error: type[Exception]) -> None:
     desk = AsyncDesk("acme", "hd_x", base_url="http://127.0.0.1:9/api/v1", retry=FAST_RETRY)
     with pytest.raises(error):

@@ -1,0 +1,133 @@
+"""Helpers shared by the tests (fixtures live in conftest.py): waiting for a
+condition, the tasks the client left running, the CLI's exit code, the
+catch-all scripted server, and hypothesis strategies for JSON and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from hypothesis import strategies as st
+
+import headoni_async
+from headoni_async.cli import main
+from headoni_async.testing import Fault
+
+_CLIENT_CODE = str(Path(headoni_async.__file__).parent)
+_FAKE_CODE = str(Path(headoni_async.__file__).parent / "testing")
+
+
+async def wait_until(predicate: Callable[[], bool], *, within: float = 5.0, what: str = "") -> None:
+    """Poll ``predicate`` on the loop until it holds; fail the test after
+    ``within`` seconds (a liveness bound, never a measurement)."""
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110 - what is polled has no event to wait on
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"never happened within {within} s: {what or predicate}") from None
+
+
+def wait_until_sync(predicate: Callable[[], bool], *, within: float = 5.0, what: str = "") -> None:
+    """``wait_until`` for a test without a running loop (threads, subprocesses)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"never happened within {within} s: {what or predicate}"
+        time.sleep(0.01)
+
+
+def client_tasks() -> list[asyncio.Task[Any]]:
+    """The tasks of this loop running the client's code (prefetches, bulk
+    fetches, watches), not the fake desk's: what must be gone after a close,
+    a break or a cancel."""
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        filename = code.co_filename if code is not None else ""
+        if filename.startswith(_CLIENT_CODE) and not filename.startswith(_FAKE_CODE):
+            found.append(task)
+    return found
+
+
+async def no_client_tasks_left(within: float = 2.0) -> None:
+    """Wait until no task runs the client's code (the loop's async-generator
+    finalizers and cancellations take a few turns)."""
+    await wait_until(lambda: not client_tasks(), within=within, what="the client's tasks to finish")
+
+
+def run_cli(argv: list[str]) -> int:
+    """``headoni argv``'s exit code, whether ``main`` returns it or exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ScriptedServer:
+    """A catch-all ``aiohttp.web`` app on loopback whose every answer the test
+    sets: ``handler``, or else ``status``, ``body`` and ``headers``. Every
+    request it received is in ``seen``."""
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.handler = handler
+        self.status = 200
+        self.body = b"{}"
+        self.headers: dict[str, str] = {}
+        self.seen: list[web.Request] = []
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(request)
+        if self.handler is not None:
+            return await self.handler(request)
+        return web.Response(status=self.status, body=self.body, headers=self.headers)
+
+    async def start(self) -> ScriptedServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/api/v1"
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+Serve = Callable[[Handler], Awaitable[ScriptedServer]]
+"""The ``serve`` fixture: start a catch-all server answering with a handler."""
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=30,
+)
+"""Any value a JSON document can decode to."""
+
+TRANSFER_FAULTS = ("reset_body", "truncate", "reset")
+
+
+def transfer_fault(kind: str, at_byte: int) -> Fault:
+    """A fault that breaks a response in transfer: a reset after ``at_byte``
+    bytes of body, a body cut short there, or a reset before any answer."""
+    if kind == "reset_body":
+        return Fault.reset_mid_body(at_byte)
+    if kind == "truncate":
+        return Fault.truncate(at_byte)
+    assert kind == "reset", kind
+    return Fault.reset()
