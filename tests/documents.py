@@ -43,6 +43,21 @@ CREATED = {
 }
 
 
+ODD: Final[dict[str, Any]] = {
+    "lone": "cut emoji \ud83d",
+    "low": "\udc00 alone",
+    "nul": "a\x00b",
+    "astral": "\U0001f600 \U0010ffff",
+    "huge": 123456789012345678901234567890,
+    "negative": -9223372036854775809,
+    "u64": 18446744073709551616,
+    "float": 0.1,
+    "nested": {"tags": ["a", "\ud83d"], "none": None, "flag": True},
+}
+"""Values the codec must carry through untouched: lone surrogates, NUL,
+astral characters, integers past 64 bits."""
+
+
 def as_bytes(document: Any) -> bytes:
     """A document as the bytes of a response body."""
     return json.dumps(document).encode()

@@ -5,7 +5,6 @@ from the loop's thread. The fake desk runs on its own thread and loop."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,14 @@ from headoni_async._export import export_tickets
 from headoni_async.testing import FakeDesk, Fault
 
 
-@pytest.fixture
-def threaded() -> Iterator[FakeDesk]:
-    fake = FakeDesk("acme", tickets=300, seed=1)
-    with fake.serve_in_thread():
-        yield fake
-
-
 async def test_blockbuster_is_watching() -> None:
     with blockbuster_ctx(), pytest.raises(BlockingError):
         time.sleep(0.001)  # noqa: ASYNC251 - the blocking call this test expects to be caught
 
 
-async def test_client_paths_never_block(threaded: FakeDesk) -> None:
+@pytest.mark.headoni_fake(tickets=300, seed=1)
+async def test_client_paths_never_block(headoni_fake_desk: FakeDesk) -> None:
+    threaded = headoni_fake_desk
     threaded.inject(Fault.reset_mid_body(), route="departments", on=1)
     policy = RetryPolicy(attempts=3, backoff_initial=0.001)
     with blockbuster_ctx():
@@ -41,7 +35,9 @@ async def test_client_paths_never_block(threaded: FakeDesk) -> None:
     assert len(ids) == 300 and len(full) == 19
 
 
-async def test_export_never_blocks(threaded: FakeDesk, tmp_path: Path) -> None:
+@pytest.mark.headoni_fake(tickets=300, seed=1)
+async def test_export_never_blocks(headoni_fake_desk: FakeDesk, tmp_path: Path) -> None:
+    threaded = headoni_fake_desk
     out = tmp_path / "t.jsonl"
     with blockbuster_ctx():
         async with AsyncDesk("acme", threaded.mint_token(), base_url=threaded.base_url) as desk:

@@ -16,6 +16,7 @@ from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY
 from .documents import SUMMARY
+from .helpers import run_cli
 
 
 @pytest.fixture
@@ -77,13 +78,6 @@ def test_export_survives_injected_faults(env: FakeDesk, tmp_path: Path) -> None:
     assert main(["export", "--out", str(out)]) == 0
     assert _ids(out) == env.store.all_ids_desc()
     assert env.count("list_tickets") == 20 + 3
-
-
-def _exit(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 def test_ticket_get_human_and_json(env: FakeDesk, capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,7 +146,7 @@ def test_errors_are_one_line_without_the_token(
                 env.mint_token(desk="globex").removeprefix("hd_")
             ]
         monkeypatch.setenv("HEADONI_TOKEN", token)
-    assert _exit(argv) == code
+    assert run_cli(argv) == code
     out = capsys.readouterr()
     assert message in out.err and "Traceback" not in out.err
     assert len(out.err.strip().splitlines()) == 1

@@ -11,10 +11,9 @@ import json
 import pickle
 import subprocess
 import sys
-import time
 import traceback
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,6 +48,7 @@ from headoni_async._models import decode_created, decode_departments, decode_pag
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY
+from .helpers import wait_until_sync
 
 # ----------------------------------------------------------------------------- to_api_json
 
@@ -271,13 +271,6 @@ async def test_get_tickets_refuses_an_unknown_missing_mode(desk: AsyncDesk) -> N
 # ----------------------------------------------------------------------------- one desk, one loop
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.01)
-
-
 def test_a_desk_used_from_a_second_event_loop_says_so_and_leaks_nothing(
     headoni_fake_desk: FakeDesk, headoni_token: str
 ) -> None:
@@ -291,7 +284,7 @@ def test_a_desk_used_from_a_second_event_loop_says_so_and_leaks_nothing(
         warnings.simplefilter("always")
         assert asyncio.run(lookup(desk)) == number
         # The first loop's end closed the desk's kept-alive connection, on that loop.
-        _wait_until(lambda: headoni_fake_desk.open_connections == 0)
+        wait_until_sync(lambda: headoni_fake_desk.open_connections == 0)
         with pytest.raises(WrongEventLoop, match="has ended"):
             asyncio.run(lookup(desk))
         assert headoni_fake_desk.count("get_ticket") == 1

@@ -35,7 +35,7 @@ from headoni_async._models import (
 from headoni_async._protocol import json_loads
 from headoni_async.testing import FakeDesk
 
-from .test_models import SUMMARY
+from .documents import SUMMARY
 
 # ---------------------------------------------------------------- the guard on the __init__-free shortcut
 

@@ -27,7 +27,8 @@ from headoni_async.cli import main
 from headoni_async.testing import FakeDesk, Fault
 from headoni_async.testing._fake import _summary, _ticket_document
 
-from .test_records import ODD
+from .documents import ODD
+from .helpers import run_cli, wait_until_sync
 
 CLI = [sys.executable, "-m", "headoni_async.cli", "export"]
 OLD = b'{"previous":"export","kept":true}\n'
@@ -49,13 +50,6 @@ def out(tmp_path: Path) -> Path:
     return path
 
 
-def _exit(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
 def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_bytes().splitlines()]
 
@@ -75,7 +69,7 @@ def _one_line(err: str) -> str:
 def _unfinished(env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> None:
     """Leave an unfinished export to ``out``: the desk fails from the 3rd page on."""
     env.inject(Fault.html_error(503), route="list_tickets", on=range(3, 10_000))
-    assert _exit(["export", "--out", str(out), *extra]) == 1
+    assert run_cli(["export", "--out", str(out), *extra]) == 1
     capsys.readouterr()
     env.clear_faults()
 
@@ -113,7 +107,7 @@ def test_a_failing_fresh_export_leaves_the_previous_file_byte_identical(
     env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env.inject(Fault.html_error(503), route="list_tickets", on=range(4, 10_000))
-    assert _exit(["export", "--out", str(out)]) == 1
+    assert run_cli(["export", "--out", str(out)]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "503" in line and "300 tickets are saved" in line
     assert "--resume to continue from the last page saved" in line
@@ -121,7 +115,7 @@ def test_a_failing_fresh_export_leaves_the_previous_file_byte_identical(
     partial = out.parent / "t.jsonl.partial"
     assert _ids(partial) == env.store.all_ids_desc()[:300]
     # The resumed run fails too: still nothing changed.
-    assert _exit(["export", "--out", str(out), "--resume"]) == 1
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 1
     assert out.read_bytes() == OLD
     env.clear_faults()
     assert main(["export", "--out", str(out), "--resume"]) == 0
@@ -137,7 +131,7 @@ def test_a_run_failing_before_any_ticket_leaves_nothing_to_resume(
         code, argv = 1, ["export", "--out", str(out)]
     else:
         code, argv = 2, ["export", "--out", str(out), "--status", "opne"]
-    assert _exit(argv) == code
+    assert run_cli(argv) == code
     line = _one_line(capsys.readouterr().err)
     assert "--resume" not in line
     assert _files(out) == {
@@ -151,7 +145,7 @@ def test_a_run_failing_before_any_ticket_leaves_nothing_to_resume(
 @pytest.mark.headoni_fake(tickets=500, seed=5)
 def test_a_429_says_its_retry_after(env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env.inject(Fault.error(429, "rate_limited", retry_after="30"), route="list_tickets", on=3)
-    assert _exit(["export", "--out", str(out)]) == 1
+    assert run_cli(["export", "--out", str(out)]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "429" in line and "wait 30 s" in line and "Retry-After" in line and "--resume" in line
     assert out.read_bytes() == OLD
@@ -166,11 +160,11 @@ def test_a_fresh_export_over_an_unfinished_one_is_refused(
 ) -> None:
     _unfinished(env, out, capsys)
     before = _files(out)
-    assert _exit(["export", "--out", str(out)]) == 2
+    assert run_cli(["export", "--out", str(out)]) == 2
     line = _one_line(capsys.readouterr().err)
     assert "unfinished export" in line and "--resume" in line and "--restart" in line
     assert _files(out) == before
-    assert _exit(["export", "--out", str(out), "--resume", "--restart"]) == 2
+    assert run_cli(["export", "--out", str(out), "--resume", "--restart"]) == 2
     assert _files(out) == before
     assert main(["export", "--out", str(out), "--restart"]) == 0
     assert _ids(out) == env.store.all_ids_desc()
@@ -200,7 +194,7 @@ def test_resume_of_another_export_is_refused(
                 monkeypatch.setenv("HEADONI_DESK", "globex")
         else:
             argv += change
-        assert _exit(argv) == 2
+        assert run_cli(argv) == 2
         assert other.count() == 0
     line = _one_line(capsys.readouterr().err)
     assert "needs the same desk, base URL, filters and mode" in line and "--restart" in line
@@ -284,7 +278,7 @@ def test_a_damaged_checkpoint_is_one_line_exit_2_and_nothing_changes(
     checkpoint.write_text(json.dumps({**json.loads(checkpoint.read_bytes()), key: value}))
     before = _files(out)
     requests = env.count()
-    assert _exit(["export", "--out", str(out), "--resume"]) == 2
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert ("checkpoint" in line or "shorter" in line) and "--restart" in line
     assert _files(out) == before and env.count() == requests
@@ -320,7 +314,7 @@ def test_the_partial_file_changed_between_runs(
         assert _ids(out) == env.store.all_ids_desc()
         return
     before = _files(out)
-    assert _exit(["export", "--out", str(out), "--resume"]) == 2
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert "--restart" in line
     assert _files(out) == before
@@ -346,7 +340,7 @@ def test_odd_targets_are_refused_before_any_request(
         (tmp_path / "fifo", "not a regular file"),
         (tmp_path / "missing" / "t.jsonl", "folder does not exist"),
     ]:
-        assert _exit(["export", "--out", str(target)]) == 2
+        assert run_cli(["export", "--out", str(target)]) == 2
         assert words in _one_line(capsys.readouterr().err)
     assert env.count() == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.jsonl", "fifo"]
@@ -365,7 +359,7 @@ def test_a_symlink_target_replaces_the_file_it_points_to(env: FakeDesk, out: Pat
 def test_a_read_only_folder(env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out.parent.chmod(0o500)
     try:
-        assert _exit(["export", "--out", str(out)]) == 1
+        assert run_cli(["export", "--out", str(out)]) == 1
         assert "Permission denied" in _one_line(capsys.readouterr().err)
     finally:
         out.parent.chmod(0o700)
@@ -385,7 +379,7 @@ def test_out_dash_is_stdout_and_not_resumable(
     assert [json.loads(x)["id"] for x in captured.out.splitlines()] == env.store.all_ids_desc()
     assert captured.err == b"" and list(tmp_path.iterdir()) == []
     for flag in ("--resume", "--restart"):
-        assert _exit(["export", "--out", "-", flag]) == 2
+        assert run_cli(["export", "--out", "-", flag]) == 2
         assert b"need --out FILE" in capsysbinary.readouterr().err
 
 
@@ -411,13 +405,6 @@ def _spawn(out: Path, *extra: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for(predicate: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def _saved(out: Path) -> int:
     try:
         return int(json.loads((out.parent / (out.name + ".checkpoint")).read_bytes())["count"])
@@ -430,10 +417,10 @@ def test_two_exports_to_one_target_at_once(
     env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = _spawn(out)
-    _wait_for(lambda: _saved(out) > 0)
+    wait_until_sync(lambda: _saved(out) > 0, within=20)
     started = time.monotonic()
     for argv in (["--out", str(out)], ["--out", str(out), "--resume"], ["--out", str(out), "--restart"]):
-        assert _exit(["export", *argv]) == 1
+        assert run_cli(["export", *argv]) == 1
         line = _one_line(capsys.readouterr().err)
         assert "another run is working on" in line
     assert time.monotonic() - started < 5  # at once, not after the other run
@@ -461,7 +448,7 @@ def test_killed_at_random_moments_then_resumed_loses_and_repeats_nothing(env: Fa
 @pytest.mark.headoni_fake(tickets=3000, seed=5, latency=0.03)
 def test_ctrl_c_saves_the_last_page_and_resume_completes(env: FakeDesk, out: Path) -> None:
     proc = _spawn(out)
-    _wait_for(lambda: _saved(out) > 0)
+    wait_until_sync(lambda: _saved(out) > 0, within=20)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

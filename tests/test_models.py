@@ -33,6 +33,7 @@ from headoni_async._models import (
 from headoni_async._protocol import _loads_stdlib, json_loads
 
 from .documents import CREATED, PAGE, SUMMARY, TICKET
+from .helpers import json_values
 
 
 def test_page_from_reference() -> None:
@@ -137,12 +138,6 @@ def test_missing_key() -> None:
     with pytest.raises(ResponseDecodeError, match="documented shape"):
         decode_page({"tickets": []})
 
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
-    max_leaves=30,
-)
 
 DECODERS = [decode_page, decode_ticket, decode_created, decode_departments, decode_ticket_types]
 

@@ -7,7 +7,8 @@ from importlib.metadata import version
 
 import headoni_async
 import headoni_async.testing
-from headoni_async import _transport
+
+from .helpers import ScriptedServer
 
 EXPECTED = {
     "AsyncDesk", "TicketStream", "RetryPolicy", "Timeouts",
@@ -61,6 +62,13 @@ def test_every_error_is_a_headoni_error() -> None:
             assert issubclass(obj, headoni_async.HeadoniError)
 
 
-def test_one_version() -> None:
+async def test_one_version(scripted: ScriptedServer) -> None:
     assert headoni_async.__version__ == version("headoni-async")
-    assert f"headoni-async/{headoni_async.__version__} " in _transport.USER_AGENT
+    scripted.body = b'{"departments": []}'
+    async with headoni_async.AsyncDesk("acme", "hd_x", base_url=scripted.base_url) as desk:
+        await desk.departments()
+    assert (
+        scripted.seen[0]
+        .headers["User-Agent"]
+        .startswith(f"headoni-async/{headoni_async.__version__} aiohttp/")
+    )

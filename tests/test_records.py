@@ -27,19 +27,7 @@ from headoni_async._models import decode_page
 from headoni_async._protocol import _loads_stdlib, json_dumps, json_loads
 from headoni_async.testing import FakeDesk
 
-from .test_models import PAGE, SUMMARY, TICKET
-
-ODD: dict[str, Any] = {
-    "lone": "cut emoji \ud83d",
-    "low": "\udc00 alone",
-    "nul": "a\x00b",
-    "astral": "\U0001f600 \U0010ffff",
-    "huge": 123456789012345678901234567890,
-    "negative": -9223372036854775809,
-    "u64": 18446744073709551616,
-    "float": 0.1,
-    "nested": {"tags": ["a", "\ud83d"], "none": None, "flag": True},
-}
+from .documents import ODD, PAGE, SUMMARY, TICKET
 
 # ---------------------------------------------------------------- the JSON codec
 

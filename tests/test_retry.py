@@ -309,13 +309,18 @@ async def test_never_runs_past_the_deadline(
         attempts=attempts, backoff_initial=initial, backoff_max=max(initial, 8.0), deadline=deadline
     )
     failures: list[BaseException] = [NetworkError(str(i)) for i in range(attempts + 5)]
-    _, calls, remaining = await _run(policy, failures, t, attempt_cost=0)
-    # Waits never take the call past its deadline, and every attempt is told what is left.
-    assert t.now - start < deadline
+    _, calls, remaining = await _run(policy, failures, t, attempt_cost=attempt_cost)
+    # Every attempt starts before the deadline and is told exactly what is left of it.
     assert calls <= attempts
     assert all(0 < r <= deadline for r in remaining)
+    for k, left in enumerate(remaining):
+        assert deadline - left == pytest.approx(k * attempt_cost + sum(t.sleeps[:k]))
+    # Each attempt cost its time, each wait its own: the clock only moved by those.
+    assert t.now - start == pytest.approx(calls * attempt_cost + sum(t.sleeps))
+    # No wait is scheduled past the deadline: each ends before it.
     for i, slept in enumerate(t.sleeps, start=1):
         assert 0 <= slept <= backoff_ceiling(policy, i)
+        assert i * attempt_cost + sum(t.sleeps[:i]) < deadline
 
 
 async def test_retry_after_is_honoured_within_backoff_max() -> None:
@@ -328,10 +333,23 @@ async def test_retry_after_is_honoured_within_backoff_max() -> None:
 
 async def test_cancellation_is_never_retried() -> None:
     t = FakeTime()
-    result: Any = None
+    calls = 0
+
+    async def attempt(remaining: float) -> str:
+        nonlocal calls
+        calls += 1
+        raise asyncio.CancelledError
+
     with pytest.raises(asyncio.CancelledError):
-        result = await _run(RetryPolicy(attempts=5), [asyncio.CancelledError()], t)
-    assert result is None and t.sleeps == []
+        await call_with_retries(
+            attempt,
+            policy=RetryPolicy(attempts=5),
+            idempotent=True,
+            label="GET /t",
+            sleep=t.sleep,
+            clock=t.clock,
+        )
+    assert calls == 1 and t.sleeps == []
 
 
 def test_retry_policy_validates() -> None:

@@ -26,6 +26,7 @@ from headoni_async.cli import main
 from headoni_async.testing import FakeDesk
 
 from .conftest import CANARY
+from .helpers import run_cli
 from .test_sync import assert_mirror_is_the_desk, query, rows
 
 KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "6"))
@@ -38,13 +39,6 @@ def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDes
     monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
     monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
     return headoni_fake_desk
-
-
-def _exit(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 def _check(fake: FakeDesk, db: Path, *, whole: bool = False) -> None:
@@ -77,7 +71,9 @@ def test_sync_command(env: FakeDesk, tmp_path: Path, capsys: pytest.CaptureFixtu
     db = tmp_path / "t.db"
     assert main(["sync", "--db", str(db), "--full"]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "synced 250 new, 0 changed, 0 deleted, 0 restored, 250 fetched whole" in err
+    assert (
+        err.count("\n") == 1 and "synced 250 new, 0 changed, 0 deleted, 0 restored, 250 fetched whole" in err
+    )
     assert "3 pages, 255 requests, 0 retries" in err and f"250 tickets in {db}" in err
     env.edit_ticket(1010, priority="urgent")
     assert main(["sync", "--db", str(db), "--refresh", "--full", "--concurrency", "2"]) == 0
@@ -99,7 +95,7 @@ def test_errors_are_one_line_with_their_exit_codes(
     capsys.readouterr()
 
     def fails(code: int, says: str) -> None:
-        assert _exit(["sync", "--db", str(db)]) == code
+        assert run_cli(["sync", "--db", str(db)]) == code
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("headoni: error: ") and says in err, err
         assert "Traceback" not in err and CANARY not in err
@@ -128,7 +124,7 @@ def test_errors_are_one_line_with_their_exit_codes(
     conn.close()
     fails(2, "upgrade headoni-async")
     (tmp_path / "junk.db").write_text("not a database\n" * 200)
-    assert _exit(["sync", "--db", str(tmp_path / "junk.db")]) == 2
+    assert run_cli(["sync", "--db", str(tmp_path / "junk.db")]) == 2
     assert "not a headoni sync database" in capsys.readouterr().err
 
 
@@ -162,7 +158,7 @@ for line in sys.stdin:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             sys.stderr.flush()
-            os._exit(code)
+            os.run_cli(code)
     print(pid, flush=True)
     print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """

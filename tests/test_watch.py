@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,14 +14,9 @@ from headoni_async import AsyncDesk, DeskClosed, InvalidArgument, TicketSummary,
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import FAST_RETRY
+from .helpers import client_tasks, wait_until
 
 TICK = 0.01
-
-
-async def _until(predicate: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not predicate():  # noqa: ASYNC110 - polling what the fake desk counts; it has no event for it
-            await asyncio.sleep(0.005)
 
 
 async def _take(stream: AsyncIterator[TicketSummary], n: int) -> list[str]:
@@ -35,9 +30,9 @@ async def _take(stream: AsyncIterator[TicketSummary], n: int) -> list[str]:
 
 async def test_yields_only_new_tickets_oldest_first(desk: AsyncDesk, fake: FakeDesk) -> None:
     consumer = asyncio.create_task(_take(desk.watch(interval=TICK), 5))
-    await _until(lambda: fake.count("list_tickets") >= 1)  # the baseline: the newest ticket now
+    await wait_until(lambda: fake.count("list_tickets") >= 1)  # the baseline: the newest ticket now
     first = fake.add_tickets(3)
-    await _until(lambda: fake.count("list_tickets") >= 4)
+    await wait_until(lambda: fake.count("list_tickets") >= 4)
     second = fake.add_tickets(2)
     assert await consumer == first + second
 
@@ -51,7 +46,7 @@ async def test_starts_after_an_explicit_since_id(desk: AsyncDesk, fake: FakeDesk
 async def test_on_an_empty_desk_every_ticket_to_come_is_new() -> None:
     async with FakeDesk("acme") as fake, AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
         consumer = asyncio.create_task(_take(desk.watch(interval=TICK), 2))
-        await _until(lambda: fake.count("list_tickets") >= 1)
+        await wait_until(lambda: fake.count("list_tickets") >= 1)
         made = fake.add_tickets(2)
         assert await consumer == made
 
@@ -68,9 +63,9 @@ async def test_each_poll_stops_at_the_last_ticket_seen(desk: AsyncDesk, fake: Fa
     consumer = asyncio.create_task(consume())
     made: list[str] = []
     for _ in range(3):
-        await _until(lambda: fake.count("list_tickets") >= 1)
+        await wait_until(lambda: fake.count("list_tickets") >= 1)
         made += fake.add_tickets(2)
-        await _until(lambda: len(got) == len(made))  # noqa: B023 - awaited here, inside the iteration
+        await wait_until(lambda: len(got) == len(made))  # noqa: B023 - awaited here, inside the iteration
         await asyncio.sleep(3 * TICK)  # a few empty polls too
     consumer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -91,9 +86,9 @@ async def test_survives_transient_failures_without_loss_or_repeat(
     fake.inject(Fault.reset(), route="list_tickets", on=[4, 5, 6])
     made: list[str] = []
     consumer = asyncio.create_task(_take(desk.watch(interval=TICK), 4))
-    await _until(lambda: fake.count("list_tickets") >= 1)
+    await wait_until(lambda: fake.count("list_tickets") >= 1)
     made += fake.add_tickets(2)
-    await _until(lambda: fake.count("list_tickets") >= 6)
+    await wait_until(lambda: fake.count("list_tickets") >= 6)
     made += fake.add_tickets(2)
     with caplog.at_level(logging.WARNING, logger="headoni_async"):
         assert await consumer == made
@@ -106,7 +101,7 @@ async def test_a_lasting_failure_is_raised(fake: FakeDesk) -> None:
     token = fake.mint_token()
     async with AsyncDesk("acme", token, base_url=fake.base_url) as desk:
         consumer = asyncio.create_task(_take(desk.watch(interval=TICK), 1))
-        await _until(lambda: fake.count("list_tickets") >= 1)
+        await wait_until(lambda: fake.count("list_tickets") >= 1)
         fake.revoke(token)
         with pytest.raises(Unauthenticated):
             await consumer
@@ -120,21 +115,20 @@ async def test_break_stops_polling_and_releases_everything(desk: AsyncDesk, fake
     seen = fake.count("list_tickets")
     await asyncio.sleep(10 * TICK)
     assert fake.count("list_tickets") == seen
-    ours = [t for t in asyncio.all_tasks() if "headoni_async" in t.get_coro().cr_code.co_filename]  # type: ignore[union-attr]
-    assert ours == []
+    assert client_tasks() == []
 
 
 async def test_cancelling_the_watcher_stops_it(desk: AsyncDesk, fake: FakeDesk) -> None:
     fake.inject(Fault.latency(0.5), route="list_tickets", on=3)  # cancelled inside a poll, too
     consumer = asyncio.create_task(_take(desk.watch(interval=TICK), 10))
-    await _until(lambda: fake.count("list_tickets") >= 3)
+    await wait_until(lambda: fake.count("list_tickets") >= 3)
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await consumer
     seen = fake.count("list_tickets")
     await asyncio.sleep(10 * TICK)
     assert fake.count("list_tickets") == seen
-    await _until(lambda: fake.open_connections <= 1)
+    await wait_until(lambda: fake.open_connections <= 1)
 
 
 @pytest.mark.parametrize(
