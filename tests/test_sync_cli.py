@@ -158,7 +158,7 @@ for line in sys.stdin:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             sys.stderr.flush()
-            os.run_cli(code)
+            os._exit(code)
     print(pid, flush=True)
     print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
