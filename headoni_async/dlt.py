@@ -25,7 +25,7 @@ itself: a run that fails part-way commits nothing, and the next run loads
 what the failed one did not (merging on ``id``, so nothing twice).
 """
 
-import contextlib
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ._config import RetryPolicy, Timeouts
 from ._desk import AsyncDesk
-from ._errors import InvalidArgument, InvalidArgumentType, TicketNotFound
+from ._errors import InvalidArgument, InvalidArgumentType
 from ._models import to_api_json
 
 __all__ = ["headoni_source"]
@@ -50,6 +50,9 @@ _SECTION: Final = "headoni"
 _ID_COLUMN: Final = {"id": {"data_type": "text", "nullable": False}}
 _NEVER: Final = object()  # no updatedAt equals it, not even a missing one (None)
 Rows = list[dict[str, Any]]
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 
 
 @attrs.frozen
@@ -121,11 +124,11 @@ def _headoni(
 
     async def departments() -> AsyncIterator[Rows]:
         async with connect.open() as client:
-            yield [to_api_json(d) for d in await client.departments()]
+            yield [_writable(to_api_json(d)) for d in await client.departments()]
 
     async def ticket_types() -> AsyncIterator[Rows]:
         async with connect.open() as client:
-            yield [to_api_json(t) for t in await client.ticket_types()]
+            yield [_writable(to_api_json(t)) for t in await client.ticket_types()]
 
     return (
         dlt.resource(
@@ -180,9 +183,9 @@ async def _ticket_rows(
                     rows = await _whole(client, [r["id"] for r in rows], concurrency)
                 if seen is not None:
                     for row in rows:
-                        seen[row["id"]] = row.get("updatedAt")
+                        seen[row["id"]] = _writable(row.get("updatedAt"))
                 if rows:
-                    yield rows
+                    yield [_writable(row) for row in rows]
     # Only a walk that reached its end moves the cursor.
     if newest is not None:
         state["last_id"] = str(newest)
@@ -208,25 +211,40 @@ def _pick_rows(
         number = int(ticket_id)
         if newest is None or number > newest:
             newest = number
-        new = since is None or number > since
-        changed = refresh and (seen is None or seen.get(ticket_id, _NEVER) != record.get("updatedAt"))
-        if new or changed:
-            rows.append(record)
+        if since is None or number > since:
+            rows.append(record)  # new
+        elif refresh and (seen is None or seen.get(ticket_id, _NEVER) != _writable(record.get("updatedAt"))):
+            rows.append(record)  # changed, or never seen
     return rows, newest
 
 
 async def _whole(client: AsyncDesk, ids: list[str], concurrency: int) -> Rows:
     """Whole tickets for ``ids``, in order. A ticket removed between the list
-    and its fetch (404) is skipped: it no longer exists to be loaded."""
-    try:
-        return [r.record async for r in client.get_ticket_records(ids, concurrency=concurrency)]
-    except TicketNotFound:
-        pass
-    rows: Rows = []
-    for ticket_id in ids:  # rare: one at a time, so each 404 is known
-        with contextlib.suppress(TicketNotFound):
-            rows.append((await client.get_ticket_record(ticket_id)).record)
-    return rows
+    and its fetch (404) is left out: it no longer exists to be loaded."""
+    fetched = client.get_ticket_records(ids, concurrency=concurrency, missing="skip")
+    return [r.record async for r in fetched]
+
+
+def _writable(value: Any) -> Any:
+    """``value`` with what no warehouse column can hold made storable, else the
+    very same object: an integer outside the signed 64-bit range becomes its
+    decimal text (exact; dlt puts it in a text variant column), and a lone
+    surrogate in a string or key (valid JSON, never valid UTF-8) becomes
+    U+FFFD. Without this, one such ticket would fail every run from then on
+    (dlt cannot write either)."""
+    if isinstance(value, str):
+        return value if value.isascii() or not _SURROGATE.search(value) else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, bool) or not isinstance(value, int | dict | list):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+    if isinstance(value, list):
+        items = [_writable(item) for item in value]
+        same = all(a is b for a, b in zip(items, value, strict=True))
+        return value if same else items
+    pairs = [(_writable(k), _writable(v)) for k, v in value.items()]
+    same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True))
+    return value if same else dict(pairs)
 
 
 def _check_count(name: str, value: object, most: int | None) -> None:

@@ -22,7 +22,7 @@ duckdb = pytest.importorskip("duckdb")
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402 - only with the extra
 
 from headoni_async import InvalidArgument, InvalidArgumentType, RetryPolicy, ServerError  # noqa: E402
-from headoni_async.dlt import _pick_rows, headoni_source  # noqa: E402
+from headoni_async.dlt import _pick_rows, _writable, headoni_source  # noqa: E402
 from headoni_async.testing import FakeDesk, Fault  # noqa: E402
 
 ONE_TRY = RetryPolicy(attempts=1)
@@ -75,8 +75,9 @@ def loaded_rows(p: Any, table: str) -> int:
 
 
 def store_rows(fake: FakeDesk) -> dict[str, tuple[Any, ...]]:
+    """The fake's tickets as the warehouse should hold them (a lone surrogate as U+FFFD)."""
     return {
-        str(t.id): (t.number, t.subject, t.priority, t.status.label, t.email, t.updated_at)
+        str(t.id): (t.number, _fffd(t.subject), t.priority, t.status.label, t.email, t.updated_at)
         for t in fake.store.iter_tickets()
     }
 
@@ -87,6 +88,10 @@ def table_rows(p: Any) -> dict[str, tuple[Any, ...]]:
         "SELECT id, number, subject, priority, status__label, requester__email, updated_at FROM tickets",
     )
     return {r[0]: (r[1], r[2], r[3], r[4], r[5], _iso(r[6])) for r in rows}
+
+
+def _fffd(text: str) -> str:
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
 def _iso(value: Any) -> str:
@@ -128,18 +133,21 @@ def test_runs_load_everything_then_only_the_new_and_changed_and_a_failed_run_los
     assert query(p, "SELECT count(*) FROM ticket_types") == [(3,)]
     assert cursor() == fake.store.all_ids_desc()[0]  # dlt's state: the newest id loaded
 
-    # New tickets and changed ones, one with a field the models do not know.
+    # New tickets and changed ones: one with fields the models do not know (one of them
+    # a number no warehouse integer holds), one with a lone surrogate (valid JSON, never
+    # valid UTF-8). Either would make dlt fail every run from then on if passed as is.
     new_ids = fake.add_tickets(30)
     old = fake.store.all_ids_desc()[100:102]
-    fake.edit_ticket(old[0], subject="Edited subject")
-    fake.edit_ticket(old[1], extra={"sentimentScore": 0.25})
+    fake.edit_ticket(old[0], subject="Edited \ud800 subject")
+    fake.edit_ticket(old[1], extra={"sentimentScore": 0.25, "bigNumber": 10**30})
     assert run(refresh=True) == 3  # a refresh walks the whole list...
     assert loaded_rows(p, "tickets") == 32  # ...and loads only the new and the changed
     assert table_rows(p) == store_rows(fake)
     assert set(new_ids) <= set(table_rows(p))
-    assert query(p, "SELECT id, sentiment_score FROM tickets WHERE sentiment_score IS NOT NULL") == [
-        (old[1], 0.25)
+    assert query(p, "SELECT id, sentiment_score, big_number FROM tickets WHERE sentiment_score IS NOT NULL") == [
+        (old[1], 0.25, str(10**30))  # exact, as text
     ]
+    assert query(p, "SELECT subject FROM tickets WHERE id = ?", old[0]) == [("Edited \ufffd subject",)]
 
     # 150 new tickets, two pages; the second list request of the next run fails for good.
     fake.add_tickets(150)
@@ -157,7 +165,7 @@ def test_runs_load_everything_then_only_the_new_and_changed_and_a_failed_run_los
     assert run() == 2
     assert loaded_rows(p, "tickets") == 150
     assert query(p, "SELECT count(*), count(DISTINCT id) FROM tickets") == [(430, 430)]
-    assert query(p, "SELECT subject FROM tickets WHERE id = ?", old[0]) == [("Edited subject",)]
+    assert query(p, "SELECT subject FROM tickets WHERE id = ?", old[0]) == [("Edited \ufffd subject",)]
     assert cursor() == fake.store.all_ids_desc()[0]
 
     # Nothing new: one request, no ticket row; departments and types replaced, not appended.
@@ -291,6 +299,35 @@ def test_pick_rows(
     assert top == newest
     assert all(r is records[[x["id"] for x in records].index(r["id"])] for r in rows)  # as sent, not copied
     assert _pick_rows([], since=since, seen=seen, refresh=refresh) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("plain", "plain"),
+        ("Müller 😀", "Müller 😀"),
+        ("a\ud800b\udfff", "a\ufffdb\ufffd"),
+        (2**63 - 1, 2**63 - 1),
+        (2**63, "9223372036854775808"),
+        (-(2**63), -(2**63)),
+        (-(2**63) - 1, "-9223372036854775809"),
+        (10**4000, "1" + "0" * 4000),
+        (True, True),
+        (1.5, 1.5),
+        (None, None),
+        ({"k\udfff": [1, 10**30, {"x": "\udc00"}]}, {"k\ufffd": [1, str(10**30), {"x": "\ufffd"}]}),
+    ],
+)
+def test_writable_values(value: Any, expected: Any) -> None:
+    assert _writable(value) == expected
+
+
+def test_writable_hands_back_the_same_record_when_nothing_needs_it() -> None:
+    record = {"id": "1", "subject": "Müller", "n": [1, {"a": None, "b": 2.5}], "ok": True}
+    assert _writable(record) is record
+    odd = {"id": "2", "n": [1, {"a": 2**64}]}
+    fixed = _writable(odd)
+    assert fixed == {"id": "2", "n": [1, {"a": str(2**64)}]} and odd["n"][1]["a"] == 2**64  # a copy
 
 
 def _caused_by(exc: BaseException, cls: type[BaseException]) -> bool:
