@@ -56,8 +56,9 @@ def serve(tickets: int) -> None:
     asyncio.run(main())
 
 
-def load(base_url: str, token: str, work: str, file_format: str) -> None:
-    """One pipeline run (a fresh process each time); prints a JSON line."""
+def load(base_url: str, work: str, file_format: str) -> None:
+    """One pipeline run (a fresh process each time; the token from dlt's
+    secrets in the environment); prints a JSON line."""
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     os.environ["DLT_DATA_DIR"] = work
     started = time.perf_counter()
@@ -72,16 +73,18 @@ def load(base_url: str, token: str, work: str, file_format: str) -> None:
         dataset_name="acme",
     )
     options = {} if file_format == "default" else {"loader_file_format": file_format}
-    pipeline.run(headoni_source(desk="acme", token=token, base_url=base_url), **options)
+    pipeline.run(headoni_source(desk="acme", base_url=base_url), **options)
     elapsed = time.perf_counter() - started
     steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in pipeline.last_trace.steps}
     rows = pipeline.last_trace.last_normalize_info.row_counts.get("tickets", 0)
     print(json.dumps({"seconds": elapsed, "rss_mb": _peak_mb(), "rows": rows, "steps": steps}))
 
 
-def walk(base_url: str, token: str) -> None:
+def walk(base_url: str) -> None:
     """The same tickets through ``desk.tickets()`` alone (a fresh process)."""
     from headoni_async import AsyncDesk
+
+    token = os.environ["SOURCES__HEADONI__TOKEN"]
 
     async def main() -> int:
         async with AsyncDesk("acme", token, base_url=base_url) as desk:
@@ -116,9 +119,14 @@ def _server(tickets: int) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=30)
 
 
-def _child(*args: str) -> dict[str, Any]:
+def _child(token: str, *args: str) -> dict[str, Any]:
+    # The token goes by environment (dlt's secrets provider), never on a command line.
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.dlt_load", *args], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "benchmarks.dlt_load", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOURCES__HEADONI__TOKEN": token},
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -137,22 +145,22 @@ def main() -> None:
     parser.add_argument(
         "--loader-file-format", default="default", help="dlt's loader_file_format (e.g. jsonl)"
     )
-    parser.add_argument("--load", nargs=3, metavar=("BASE_URL", "TOKEN", "DIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--walk", nargs=2, metavar=("BASE_URL", "TOKEN"), help=argparse.SUPPRESS)
+    parser.add_argument("--load", nargs=2, metavar=("BASE_URL", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--walk", metavar="BASE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.tickets)
     if args.load:
         return load(*args.load, args.loader_file_format)
     if args.walk:
-        return walk(*args.walk)
+        return walk(args.walk)
     with _server(args.tickets) as (root, token), tempfile.TemporaryDirectory() as work:
         base_url = root + "/api/v1"
-        plain = _child("--walk", base_url, token)
+        plain = _child(token, "--walk", base_url)
         before = _stats(root)
-        first = _child("--load", base_url, token, work, "--loader-file-format", args.loader_file_format)
+        first = _child(token, "--load", base_url, work, "--loader-file-format", args.loader_file_format)
         middle = _stats(root)
-        again = _child("--load", base_url, token, work, "--loader-file-format", args.loader_file_format)
+        again = _child(token, "--load", base_url, work, "--loader-file-format", args.loader_file_format)
         after = _stats(root)
     print(f"{args.tickets:,} tickets, loader_file_format {args.loader_file_format}; a fresh process per line")
     print(f"  plain desk.tickets() walk   {plain['seconds']:7.2f} s  peak RSS {plain['rss_mb']:6.0f} MB")
