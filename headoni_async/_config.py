@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
-from ._errors import InvalidArgument
+from ._errors import InvalidArgument, InvalidArgumentType
 
 __all__ = ["ENV_VARIABLES", "RetryPolicy", "Timeouts", "env_settings"]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise InvalidArgument(f"{attribute.name} must be a positive number of seconds")
+MAX_SECONDS: Final = 7 * 24 * 3600.0
+"""The longest timeout, backoff or deadline a policy takes (a week): past it a
+value is a mistake, and ``inf`` would overflow the event loop's clock."""
 
 
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise InvalidArgument(f"{attribute.name} must be None or a positive number of seconds")
+def _positive(_: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(f"{attribute.name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 < value <= MAX_SECONDS or (isinstance(value, float) and not math.isfinite(value)):
+        raise InvalidArgument(
+            f"{attribute.name} must be a positive number of seconds, at most {MAX_SECONDS:.0f}, not {value!r}"
+        )
+
+
+def _optional_positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
+def _status_set(value: object) -> frozenset[int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidArgumentType("retry_statuses must be a collection of ints such as {502, 503}")
+    items = list(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise InvalidArgumentType("retry_statuses must hold ints such as 502, 503 and 504")
+    return frozenset(items)
 
 
 def _valid_statuses(_: object, attribute: attrs.Attribute[frozenset[int]], value: frozenset[int]) -> None:
@@ -52,7 +71,9 @@ class RetryPolicy:
             ``backoff_max`` is honoured.
 
     Raises:
-        InvalidArgument: for a value out of range.
+        InvalidArgument: for a value out of range (seconds must be positive,
+            finite and at most ``MAX_SECONDS``).
+        InvalidArgumentType: for a value of the wrong type.
     """
 
     attempts: int = attrs.field(default=3)
@@ -60,12 +81,14 @@ class RetryPolicy:
     backoff_max: float = attrs.field(default=5.0, validator=_positive)
     deadline: float = attrs.field(default=60.0, validator=_positive)
     retry_statuses: frozenset[int] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=_valid_statuses
+        default=frozenset(), converter=_status_set, validator=_valid_statuses
     )
 
     @attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgumentType(f"attempts must be an int, not {type(value).__name__}")
+        if value < 1:
             raise InvalidArgument("attempts must be an int of at least 1")
 
 
@@ -83,7 +106,9 @@ class Timeouts:
             retry deadline also bounds every attempt, and every wait.
 
     Raises:
-        InvalidArgument: for a value that is not positive.
+        InvalidArgument: for a value that is not positive, not finite or past
+            ``MAX_SECONDS``.
+        InvalidArgumentType: for a value that is not a number or ``None``.
     """
 
     pool: float | None = attrs.field(default=10.0, validator=_optional_positive)

@@ -152,7 +152,7 @@ class AsyncDesk:
             max_connections=proto.check_positive_int("max_connections", max_connections),
             max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
             session=session,
-            trust_env=bool(trust_env),
+            trust_env=proto.check_bool("trust_env", trust_env),
             pace=self._pacer,
         )
         # What a with_options() view shares with its desk: the state below
@@ -434,6 +434,8 @@ class AsyncDesk:
             InvalidArgumentType: a bool, float or other type.
             TicketNotFound: no such ticket on this desk (``id_or_number`` and
                 the message name the ticket asked for).
+            ResponseDecodeError: also when the server answers with another
+                ticket than the one asked for (neither its number nor its id).
             InsufficientScope, Unauthenticated, TokenDeskMismatch, TransportError,
             ResponseDecodeError: as for every call.
         """
@@ -452,10 +454,12 @@ class AsyncDesk:
         key = proto.id_or_number(id_or_number)
         route = ROUTES["get_ticket"]
         try:
-            return await self._request(route, url_path=route.format(id_or_number=key))
+            body = await self._request(route, url_path=route.format(id_or_number=key))
         except TicketNotFound as exc:
             exc.name_ticket(key)
             raise
+        proto.check_ticket_answer(route, key, body)
+        return body
 
     async def departments(self) -> list[Department]:
         """Every department of the desk, private ones included, by name. Needs ``tickets:read``.

@@ -54,10 +54,11 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Final
 
 from ._routes import SCOPES
 
@@ -108,6 +109,23 @@ __all__ = [
 
 class HeadoniError(Exception):
     """Root of every exception raised by headoni_async."""
+
+
+# How much server-sent text one message shows; the whole text stays on the
+# exception's attributes (``detail``). A proxy's megabyte error page must not
+# become a megabyte log line.
+DETAIL_LIMIT: Final = 500
+_CODE_LIMIT: Final = 100
+_LINE_BREAKS: Final = re.compile(r"\s*[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+\s*")
+
+
+def shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """``text`` on one line and cut to ``limit`` characters, saying how much was
+    left out. Pure; never raises."""
+    line = _LINE_BREAKS.sub(" ", text[:limit])
+    if len(text) <= limit:
+        return line
+    return f"{line}... ({len(text) - limit} more characters)"
 
 
 class InvalidArgument(HeadoniError, ValueError):
@@ -169,10 +187,10 @@ class APIError(HeadoniError):
 
     def _message(self) -> str:
         where = f"{self.method} {self.path}: " if self.method else ""
-        what = self.code if self.code is not None else "(no error code)"
+        what = shorten(self.code, _CODE_LIMIT) if self.code is not None else "(no error code)"
         text = f"{where}{self.status} {what}"
         if self.detail:
-            text += f": {self.detail}"
+            text += f": {shorten(self.detail)}"
         if self.issues:
             text += f" ({len(self.issues)} issue{'s' if len(self.issues) != 1 else ''})"
         return text
@@ -334,7 +352,7 @@ class TransportError(HeadoniError):
         self.path = path
         self.may_have_reached_server = may_have_reached_server
         where = f"{method} {path}: " if method else ""
-        super().__init__(f"{where}{message}")
+        super().__init__(f"{where}{shorten(message, 2 * DETAIL_LIMIT)}")
 
 
 def note_unknown_outcome(exc: HeadoniError, *, idempotent: bool) -> None:
@@ -402,7 +420,7 @@ class ResponseDecodeError(HeadoniError):
         self.method = method
         self.path = path
         where = f"{method} {path}: " if method else ""
-        super().__init__(f"{where}{message}")
+        super().__init__(f"{where}{shorten(message, 2 * DETAIL_LIMIT)}")
 
 
 class ResponseTooLarge(ResponseDecodeError):

@@ -25,6 +25,12 @@ from ._routes import ROUTES
 
 __all__ = ["TicketStream", "await_tracked", "fetch_in_order"]
 
+MAX_EMPTY_PAGES: Final = 100
+"""Empty pages in a row, each with a ``nextCursor``, after which a stream gives
+up with ``ResponseDecodeError``: a server may skip a stretch of ids with an
+empty page now and then, but a cursor that only has to move down by one id
+would otherwise keep a stream walking for ever."""
+
 FetchPage = Callable[[str | None], Awaitable[TicketPage]]
 Track = Callable[[asyncio.Task[Any]], None]
 
@@ -51,7 +57,8 @@ class TicketStream:
     whatever the requests raise (``HeadoniError`` subclasses),
     ``ResponseDecodeError`` if the server breaks the id order, and
     ``InvalidArgument`` if another task is inside an iteration of this stream
-    at that moment.
+    at that moment.  A server that sends ``MAX_EMPTY_PAGES`` empty pages in a
+    row, each with a ``nextCursor``, ends the stream with ``ResponseDecodeError``.
     """
 
     def __init__(
@@ -139,12 +146,22 @@ class TicketStream:
             return  # no id lies between the cursor and since_id: nothing to ask for
         page = await self._fetch(cursor)
         ahead: asyncio.Task[TicketPage] | None = None
+        empty = 0
         try:
             while True:
-                _check_order(page, cursor)
-                if since is not None:
-                    page = _cut_at(page, since)
+                try:
+                    _check_order(page, cursor)
+                    if since is not None:
+                        page = _cut_at(page, since)
+                except ValueError:  # int() of an id past 4,300 digits
+                    raise _order_error("a ticket id or nextCursor has more digits than int() reads") from None
                 following = page.next_cursor
+                empty = empty + 1 if not page.tickets and following is not None else 0
+                if empty >= MAX_EMPTY_PAGES:
+                    raise _order_error(
+                        f"the server sent {empty} empty pages in a row, each with a nextCursor "
+                        f"(the last {following!r}): stopping instead of walking down one id at a time"
+                    )
                 if following is not None and self._prefetch:
                     ahead = asyncio.ensure_future(self._fetch(following))
                     self._track(ahead)
@@ -162,8 +179,7 @@ class TicketStream:
                     ahead.cancel()
                 # Wait for it, so its connection is released before we return,
                 # and retrieve its outcome, so asyncio does not warn about it.
-                with contextlib.suppress(BaseException):
-                    await ahead
+                await settle(ahead)
 
 
 _Gen = AsyncGenerator[Any, None]
@@ -250,9 +266,26 @@ async def await_tracked(task: asyncio.Task[_T]) -> _T:
         raise DeskClosed("the desk was closed while this call was in progress") from None
 
 
+async def settle(*tasks: asyncio.Future[Any]) -> None:
+    """Wait for helper tasks (cancelled or not) and retrieve their outcomes,
+    without ever swallowing a cancellation of the task that waits: that one
+    propagates, the helpers' own failures and cancellations do not."""
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+        except Exception:  # noqa: BLE001, S110 - the helper's outcome, retrieved so asyncio does not warn
+            pass
+
+
 async def _end(gen: _Gen | None) -> None:
     """Close an earlier iteration of a stream, unless another task is inside it."""
-    if gen is None:
+    if gen is None or getattr(gen, "ag_frame", None) is None:
+        # Finished or closed. (CPython before 3.13 can leave ag_running set
+        # after an aclose() whose cleanup awaited: the frame tells the truth.)
         return
     if getattr(gen, "ag_running", False):
         raise InvalidArgument("this TicketStream is being iterated by another task")

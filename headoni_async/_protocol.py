@@ -24,6 +24,7 @@ from ._errors import (
     InvalidStatus,
     ResponseDecodeError,
     error_from_response,
+    shorten,
 )
 from ._routes import SCOPES, Route
 
@@ -270,9 +271,12 @@ def check_scopes(scopes: Iterable[str] | None) -> frozenset[str] | None:
     """
     if scopes is None:
         return None
-    if isinstance(scopes, str):
+    if isinstance(scopes, str) or not isinstance(scopes, Iterable):
         raise InvalidArgumentType("scopes must be a collection of scope names, e.g. {'tickets:read'}")
-    declared = frozenset(scopes)
+    names = list(scopes)
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidArgumentType("scopes must hold scope names (str), e.g. {'tickets:read'}")
+    declared = frozenset(names)
     unknown = declared - SCOPES
     if unknown:
         raise InvalidArgument(f"unknown scopes {sorted(unknown)}; Headoni defines {sorted(SCOPES)}")
@@ -358,6 +362,37 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_bool(name: str, value: object) -> bool:
+    """A bool (``True`` or ``False``; no other value stands in for one)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentType(f"{name} must be True or False, not {type(value).__name__}")
+    return value
+
+
+def _digits_of(value: int) -> str | None:
+    """``str(value)``, or ``None`` past Python's int-conversion limit (4,300 digits)."""
+    try:
+        return str(value)
+    except ValueError:
+        return None
+
+
+def _shown(value: object) -> str:
+    """A value for an error message: its repr, cut short (never raises for a huge int)."""
+    if isinstance(value, int) and _digits_of(value) is None:
+        return "an int of more than 4300 digits"
+    return shorten(repr(value), 80)
+
+
+def check_query_text(name: str, value: str | None) -> str | None:
+    """A str for a query value, refused if it holds a lone surrogate: the URL
+    encoder would change it silently, and the server would filter on another
+    value than the caller's."""
+    if value is not None and _SURROGATE.search(value):
+        raise InvalidArgument(f"{name} holds a lone surrogate (half of a UTF-16 pair): {_shown(value)}")
+    return value
+
+
 def check_optional_str(name: str, value: object) -> str | None:
     """``None`` or a str."""
     if value is None or isinstance(value, str):
@@ -425,10 +460,10 @@ def id_or_number(value: object) -> str:
         raise InvalidArgumentType(
             f"a ticket is named by its number (int) or id (str of digits), not {type(value).__name__}"
         )
-    text = str(value) if isinstance(value, int) else value
-    if not _DIGITS.fullmatch(text) or not text.isascii():
+    text = _digits_of(value) if isinstance(value, int) else value
+    if text is None or not _DIGITS.fullmatch(text) or not text.isascii():
         raise InvalidId(
-            400, "invalid_id", f"{value!r} is not all digits (checked locally, no request was sent)"
+            400, "invalid_id", f"{_shown(value)} is not all digits (checked locally, no request was sent)"
         )
     return text
 
@@ -444,9 +479,10 @@ def status_filter(value: object) -> str:
             f"status must be a StatusType, keyword or numeric id, not {type(value).__name__}"
         )
     if isinstance(value, int):
-        if value < 0:
-            raise InvalidStatus(400, "invalid_status", f"{value!r} is not a status id")
-        return str(value)
+        text = _digits_of(value)
+        if value < 0 or text is None:
+            raise InvalidStatus(400, "invalid_status", f"{_shown(value)} is not a status id")
+        return text
     if value in STATUS_KEYWORDS or (value.isascii() and _DIGITS.fullmatch(value)):
         return value
     raise InvalidStatus(
@@ -471,10 +507,19 @@ def check_optional_id(name: str, value: object) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidArgumentType(f"{name} must be an id (str of digits) or None, not {type(value).__name__}")
-    text = str(value)
-    if not text.isascii() or not _DIGITS.fullmatch(text):
-        raise InvalidArgument(f"{name} must be an id of digits, not {value!r}")
+    text = _digits_of(value) if isinstance(value, int) else value
+    if text is None or not text.isascii() or not _DIGITS.fullmatch(text):
+        raise InvalidArgument(f"{name} must be an id of digits, not {_shown(value)}")
+    if _digits_of_text(text) is None:  # cursors and since_id are compared as numbers
+        raise InvalidArgument(f"{name} has more digits than any id ({len(text)})")
     return text
+
+
+def _digits_of_text(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def check_cursor(cursor: object) -> str | None:
@@ -496,7 +541,7 @@ def list_filters(
     ``status_filter`` and ``check_optional_str`` raise."""
     limit = check_page_size(page_size)
     status_value = None if status is None else status_filter(status)
-    email = check_optional_str("requester_email", requester_email)
+    email = check_query_text("requester_email", check_optional_str("requester_email", requester_email))
 
     def query(cursor: str | None) -> dict[str, str]:
         return list_query(limit=limit, cursor=cursor, status=status_value, requester_email=email)
@@ -565,7 +610,9 @@ def json_body(body: Mapping[str, str] | None) -> bytes | None:
     """A request body as UTF-8 JSON bytes (``None`` for no body)."""
     if body is None:
         return None
-    return json.dumps(body, ensure_ascii=False).encode()
+    text = json.dumps(body, ensure_ascii=False)
+    # A lone surrogate cannot be UTF-8: write it as its \\udXXX escape, still valid JSON.
+    return _SURROGATE.sub(_escape_surrogate, text).encode()
 
 
 # --------------------------------------------------------------------------- the response step
@@ -590,6 +637,27 @@ def decipher_response(route: Route, status: int, headers: Mapping[str, str], bod
         raise ResponseDecodeError(
             f"the {status} response body is not JSON", method=route.method, path=route.template
         ) from None
+
+
+def check_ticket_answer(route: Route, key: str, body: Any) -> None:
+    """Raise ``ResponseDecodeError`` unless the ticket in a ``get_ticket``
+    answer is the one asked for: ``key`` (digits, leading zeros aside) is its
+    ``number`` or its ``id``. A body of another shape is left to the decoder."""
+    ticket = body.get("ticket") if isinstance(body, dict) else None
+    if not isinstance(ticket, dict):
+        return
+    wanted = key.lstrip("0") or "0"
+    number, ident = ticket.get("number"), ticket.get("id")
+    if type(number) is int and len(wanted) <= 20 and number == int(wanted):
+        return
+    if isinstance(ident, str) and (ident.lstrip("0") or "0") == wanted:
+        return
+    raise ResponseDecodeError(
+        f"asked for ticket {shorten(key, 40)}, the server answered with ticket number "
+        f"{_shown(number)} and id {_shown(ident)}",
+        method=route.method,
+        path=route.template,
+    )
 
 
 def _loads_or_none(body: bytes) -> Any:

@@ -20,6 +20,7 @@ from headoni_async import (
     ConnectTimeout,
     HeadoniError,
     InvalidArgument,
+    InvalidArgumentType,
     InvalidBody,
     NetworkError,
     PoolTimeout,
@@ -355,13 +356,14 @@ async def test_cancellation_is_never_retried() -> None:
 def test_retry_policy_validates() -> None:
     for bad in (
         {"attempts": 0},
-        {"attempts": True},
         {"backoff_initial": 0},
         {"deadline": -1},
         {"retry_statuses": {500}},
     ):
         with pytest.raises(InvalidArgument):
             RetryPolicy(**bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentType):  # a bool is not a count (nor a number of seconds)
+        RetryPolicy(attempts=True)
 
 
 def test_retry_logs_a_warning_without_the_token(caplog: pytest.LogCaptureFixture) -> None:
