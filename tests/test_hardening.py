@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,47 +31,15 @@ from headoni_async._models import TicketPage, decode_page
 from headoni_async._pager import TicketStream
 from headoni_async.testing import FakeDesk
 from tests.conftest import FAST_RETRY
-from tests.test_models import SUMMARY, TICKET
+from tests.documents import SUMMARY, TICKET
+from tests.helpers import ScriptedServer, Serve
 
 HUGE = 10**5000  # past Python's 4,300-digit int-conversion limit
 HUGE_TEXT = "9" * 5000
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-class Server:
-    """A one-route aiohttp.web app answering every path with ``handler``, counting requests."""
-
-    def __init__(self) -> None:
-        self.seen: list[web.Request] = []
-        self.handler: Handler | None = None
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(request)
-        assert self.handler is not None
-        return await self.handler(request)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/api/v1"
-
-    def desk(self, **kwargs: Any) -> AsyncDesk:
-        return AsyncDesk("acme", "hd_test", base_url=self.base_url, retry=FAST_RETRY, **kwargs)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    s = Server()
-    await s.start()
-    yield s
-    if s._runner is not None:
-        await s._runner.cleanup()
+def _desk(server: ScriptedServer, **kwargs: Any) -> AsyncDesk:
+    return AsyncDesk("acme", "hd_test", base_url=server.base_url, retry=FAST_RETRY, **kwargs)
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -81,14 +49,14 @@ def _json(doc: Any, status: int = 200) -> web.Response:
 # 5. ------------------------------------------------------------------ bounded messages
 
 
-async def test_a_megabyte_detail_is_cut_in_the_message_and_kept_on_detail(server: Server) -> None:
+async def test_a_megabyte_detail_is_cut_in_the_message_and_kept_on_detail(serve: Serve) -> None:
     detail = "spam " * 400_000
 
     async def answer(request: web.Request) -> web.Response:
         return _json({"error": "invalid_query" + "x" * 100_000, "detail": detail}, 400)
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         with pytest.raises(BadRequest) as info:
             await desk.departments()
     assert info.value.detail == detail
@@ -96,12 +64,12 @@ async def test_a_megabyte_detail_is_cut_in_the_message_and_kept_on_detail(server
     assert "\n" not in str(info.value)
 
 
-async def test_a_huge_server_cursor_is_cut_in_the_message(server: Server) -> None:
+async def test_a_huge_server_cursor_is_cut_in_the_message(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         return _json({"tickets": [], "nextCursor": "x" * 1_000_000})
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         with pytest.raises(ResponseDecodeError) as info:
             await desk.ticket_page()
     assert len(str(info.value)) < 1200
@@ -110,28 +78,28 @@ async def test_a_huge_server_cursor_is_cut_in_the_message(server: Server) -> Non
 # 6. ------------------------------------------------------------------ empty pages with a cursor
 
 
-async def test_empty_pages_with_a_cursor_cannot_loop_forever(server: Server) -> None:
+async def test_empty_pages_with_a_cursor_cannot_loop_forever(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         cursor = int(request.query.get("cursor", "1490375649312800768"))
         return _json({"tickets": [], "nextCursor": str(cursor - 1)})  # always "valid", never ending
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         with pytest.raises(ResponseDecodeError, match="empty pages") as info:
             await asyncio.wait_for(_drain(desk.tickets()), timeout=20)
     assert "nextCursor" in str(info.value)
     assert len(server.seen) <= 101
 
 
-async def test_a_few_empty_pages_with_a_cursor_are_fine(server: Server) -> None:
+async def test_a_few_empty_pages_with_a_cursor_are_fine(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         cursor = int(request.query.get("cursor", "1000"))
         if cursor > 990:
             return _json({"tickets": [], "nextCursor": str(cursor - 1)})
         return _json({"tickets": [{**SUMMARY, "id": str(cursor - 1)}], "nextCursor": None})
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         assert [t.id async for t in desk.tickets()] == ["989"]
 
 
@@ -142,12 +110,12 @@ async def _drain(stream: Any) -> list[Any]:
 # 7. ------------------------------------------------------------------ ints past 4,300 digits
 
 
-async def test_huge_ints_from_the_caller_are_typed_errors_before_io(server: Server) -> None:
+async def test_huge_ints_from_the_caller_are_typed_errors_before_io(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         return _json({"tickets": [], "nextCursor": None})
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         with pytest.raises(InvalidId):
             await desk.get_ticket(HUGE)
         with pytest.raises(InvalidArgument):
@@ -175,12 +143,12 @@ async def test_huge_ints_from_the_caller_are_typed_errors_before_io(server: Serv
         {"tickets": [], "nextCursor": HUGE_TEXT},
     ],
 )
-async def test_huge_numbers_from_the_server_are_decode_errors(server: Server, doc: Any) -> None:
+async def test_huge_numbers_from_the_server_are_decode_errors(serve: Serve, doc: Any) -> None:
     async def answer(request: web.Request) -> web.Response:
         return _json(doc)
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         # Compared with a cursor of another length, ids are read as numbers.
         with pytest.raises(ResponseDecodeError):
             await _drain(desk.tickets(cursor="9" * 30))
@@ -191,13 +159,13 @@ async def test_huge_numbers_from_the_server_are_decode_errors(server: Server, do
             await _drain(desk.tickets())
 
 
-async def test_a_huge_json_number_is_a_decode_error(server: Server) -> None:
+async def test_a_huge_json_number_is_a_decode_error(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         text = json.dumps(TICKET).replace('"number": 1247', '"number": ' + HUGE_TEXT)
         return web.Response(text=text, content_type="application/json")
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         with pytest.raises(ResponseDecodeError):
             await desk.get_ticket(1247)
 
@@ -332,12 +300,12 @@ async def test_a_lone_surrogate_in_a_create_is_sent_as_valid_json_or_refused(
 # 13. ----------------------------------------------------------------- get_ticket checks what came back
 
 
-async def test_get_ticket_refuses_another_ticket(server: Server) -> None:
+async def test_get_ticket_refuses_another_ticket(serve: Serve) -> None:
     async def answer(request: web.Request) -> web.Response:
         return _json(TICKET)  # always #1247, id 1490375649312800768
 
-    server.handler = answer
-    async with server.desk() as desk:
+    server = await serve(answer)
+    async with _desk(server) as desk:
         assert (await desk.get_ticket(1247)).number == 1247
         assert (await desk.get_ticket("01247")).number == 1247
         assert (await desk.get_ticket("1490375649312800768")).number == 1247
