@@ -16,7 +16,6 @@ documented value from a new one.
 from __future__ import annotations
 
 import enum
-import inspect
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from . import _hotpath
 from ._errors import InvalidArgumentType, ResponseDecodeError
 from ._protocol import json_loads
 from ._routes import ROUTES, Route
@@ -330,155 +330,8 @@ def _is_open(enum_cls: type[enum.Enum]) -> Callable[[Any], bool]:
     return lambda t: bool(t == union)
 
 
-_INTERN_LIMIT: Final = 1024
-
-
-def _slot_setters(cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of an attrs class, in field order: what its generated
-    ``__init__`` does with its arguments, minus the call.
-
-    Building an object with ``object.__new__`` and these is equal to calling
-    ``__init__`` only while ``__init__`` does nothing else, so this refuses
-    (``TypeError``) a class with a validator, a converter, ``__attrs_pre_init__``
-    or ``__attrs_post_init__``, a field left out of ``__init__``, a slot that is
-    not a field (``cache_hash``), a hand-written ``__init__``, or no slots.
-    """
-    fields = attrs.fields(cls)
-    problems = [f"{a.name} has a validator" for a in fields if a.validator is not None]
-    problems += [f"{a.name} has a converter" for a in fields if a.converter is not None]
-    problems += [f"{a.name} is not an __init__ argument" for a in fields if not a.init]
-    problems += [hook for hook in ("__attrs_pre_init__", "__attrs_post_init__") if hasattr(cls, hook)]
-    if not cls.__init__.__code__.co_filename.startswith("<attrs generated"):
-        problems.append("__init__ is not the one attrs generates")
-    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())} - {"__weakref__"}
-    if "__dict__" in dir(cls) or slots != {a.name for a in fields}:
-        problems.append(f"its slots {sorted(slots)} are not exactly its fields")
-    if problems:
-        raise TypeError(f"{cls.__name__} cannot be built without calling __init__: {'; '.join(problems)}")
-    return tuple(inspect.getattr_static(cls, a.name).__set__ for a in fields)
-
-
 _BUILT_WITHOUT_INIT: Final = (TicketSummary, Requester)
-"""The models the hot-path hooks build through their slots (``_slot_setters``)."""
-
-
-@attrs.frozen
-class _SummaryHooks:
-    """The hot-path builders of ``TicketSummary``: ``from_dict`` is the
-    converter's hook for a decoded JSON object, ``from_structs`` builds the same
-    objects from a page's msgspec structs (the speedups path)."""
-
-    from_dict: Callable[[Any, Any], TicketSummary]
-    from_structs: Callable[[Any], tuple[TicketSummary, ...]]
-
-
-def _summary_hooks(generic: Callable[[Any, Any], TicketSummary]) -> _SummaryHooks:
-    """Hand-tuned builders of ``TicketSummary``, the one type on the streaming hot path.
-
-    They build exactly what the hook cattrs generates (``generic``) builds: the
-    same strict types, open enums and timestamps (tests check the two agree on
-    any input), in one function instead of eleven calls per ticket, and without
-    calling the models' ``__init__`` (see ``_slot_setters``). A document they
-    refuse is handed to ``generic``, so its error is cattrs' own.
-    """
-    new = object.__new__
-    set_id, set_number, set_subject, set_priority, set_status, set_requester, set_created, set_updated = (
-        _slot_setters(TicketSummary)
-    )
-    set_email, set_name = _slot_setters(Requester)
-    priorities: dict[str, Any] = {m.value: m for m in Priority}
-    types: dict[str, Any] = {m.value: m for m in StatusType}
-    timestamp = _timestamp
-    fromisoformat = datetime.fromisoformat
-    # A desk has a handful of statuses and the models are immutable, so equal
-    # ones are shared (bounded: a cache that grows past its size starts over).
-    # Requesters are not: there are thousands, and a churning cache of them
-    # costs more in garbage collection than it saves.
-    statuses: dict[tuple[str, str, str], Status] = {}
-
-    def build(
-        ident: str,
-        number: int,
-        subject: str,
-        priority: str,
-        status_key: tuple[str, str, str],
-        email: str | None,
-        name: str | None,
-        created: str,
-        updated: str,
-    ) -> TicketSummary:
-        # The documented "...Z" form parses straight to UTC; anything else takes the general path.
-        created_at = fromisoformat(created)
-        if created_at.tzinfo is not UTC:
-            created_at = timestamp(created, None)
-        updated_at = fromisoformat(updated)
-        if updated_at.tzinfo is not UTC:
-            updated_at = timestamp(updated, None)
-        status = statuses.get(status_key)
-        if status is None:
-            if len(statuses) >= _INTERN_LIMIT:
-                statuses.clear()
-            status_id, label, internal = status_key
-            status = statuses[status_key] = Status(status_id, label, types.get(internal, internal))
-        requester = new(Requester)
-        set_email(requester, email)
-        set_name(requester, name)
-        summary = new(TicketSummary)
-        set_id(summary, ident)
-        set_number(summary, number)
-        set_subject(summary, subject)
-        set_priority(summary, priorities.get(priority, priority))
-        set_status(summary, status)
-        set_requester(summary, requester)
-        set_created(summary, created_at)
-        set_updated(summary, updated_at)
-        return summary
-
-    def from_dict(d: Any, cls: Any) -> TicketSummary:
-        try:
-            status = d["status"]
-            requester = d["requester"]
-            ident, number, subject, priority = d["id"], d["number"], d["subject"], d["priority"]
-            status_key = (status["id"], status["label"], status["internalType"])
-            email = requester["email"]
-            name = requester.get("name")
-            created, updated = d["createdAt"], d["updatedAt"]
-            if (
-                type(ident) is str
-                and type(number) is int
-                and type(subject) is str
-                and type(priority) is str
-                and all(type(v) is str for v in status_key)
-                and (email is None or type(email) is str)
-                and (name is None or type(name) is str)
-                and type(created) is str
-                and type(updated) is str
-            ):
-                return build(ident, number, subject, priority, status_key, email, name, created, updated)
-        except Exception:  # noqa: BLE001, S110 - cattrs' own hook below says what is wrong
-            pass
-        return generic(d, cls)
-
-    def from_structs(structs: Any) -> tuple[TicketSummary, ...]:
-        # msgspec checked every type already; what is left is ours: enums and timestamps.
-        return tuple(
-            [
-                build(
-                    t.id,
-                    t.number,
-                    t.subject,
-                    t.priority,
-                    (t.status.id, t.status.label, t.status.internal_type),
-                    t.requester.email,
-                    t.requester.name,
-                    t.created_at,
-                    t.updated_at,
-                )
-                for t in structs
-            ]
-        )
-
-    return _SummaryHooks(from_dict, from_structs)
+"""The models the hot-path builders make through their slots (``_hotpath.slot_setters``)."""
 
 
 def _make_converter(*, fast_paths: bool = True) -> cattrs.Converter:
@@ -500,36 +353,19 @@ def _make_converter(*, fast_paths: bool = True) -> cattrs.Converter:
 
     conv.register_structure_hook_factory(attrs.has, attrs_hook)
     if fast_paths:
-        hooks = _summary_hooks(attrs_hook(TicketSummary))
+        models = _hotpath.SummaryModels(TicketSummary, Requester, Status, Priority, StatusType, _timestamp)
+        hooks = _hotpath.summary_hooks(attrs_hook(TicketSummary), models)
         conv.register_structure_hook(TicketSummary, hooks.from_dict)
+        page_hook = _hotpath.dict_page_hook(attrs_hook(_Page), hooks.from_dict, _Page, TicketSummary)
+        conv.register_structure_hook(_Page, page_hook)
         if _PageStruct is not None:
-            conv.register_structure_hook(TicketPage, _page_hook(hooks.from_structs))
+            conv.register_structure_hook(
+                TicketPage, _hotpath.struct_page_hook(hooks.from_structs, TicketPage, _PageStruct)
+            )
     return conv
 
 
-def _page_hook(from_structs: Callable[[Any], tuple[TicketSummary, ...]]) -> Callable[[Any, Any], TicketPage]:
-    """The converter's hook for ``TicketPage`` from a page's msgspec struct (the
-    speedups path). A decoded JSON object is structured as ``_Page`` instead,
-    by ``decode_page``, which keeps its dicts as the page's records."""
-
-    def structure_page(d: Any, _: Any) -> TicketPage:
-        if type(d) is not _PageStruct:
-            raise TypeError(f"a TicketPage is built from a page struct, not {type(d).__name__}")
-        return TicketPage(from_structs(d.tickets), d.next_cursor)
-
-    return structure_page
-
-
-def _load_page_structs() -> tuple[type[Any] | None, Callable[[bytes], Any] | None]:
-    try:
-        from ._page_structs import PageStruct, decode_page_struct
-    except ImportError:  # msgspec (the speedups extra) is optional
-        return None, None
-    return PageStruct, decode_page_struct
-
-
-_PageStruct, _decode_page_struct = _load_page_structs()
-
+_PageStruct, _decode_page_struct = _hotpath.load_page_structs()
 
 _CONVERTER: Final = _make_converter()
 

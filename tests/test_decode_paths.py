@@ -21,14 +21,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from headoni_async import AsyncDesk, ResponseDecodeError, _models
+from headoni_async import AsyncDesk, ResponseDecodeError, _hotpath, _models
 from headoni_async._models import (
     _BUILT_WITHOUT_INIT,
     Requester,
     TicketPage,
     TicketSummary,
     _make_converter,
-    _slot_setters,
     decode_page,
     page_from_bytes,
 )
@@ -47,19 +46,19 @@ def test_models_built_without_init_have_nothing_that_init_would_run(cls: type[An
     for field in attrs.fields(cls):
         assert field.validator is None and field.converter is None and field.init, field.name
     assert not hasattr(cls, "__attrs_post_init__") and not hasattr(cls, "__attrs_pre_init__")
-    setters = _slot_setters(cls)
+    setters = _hotpath.slot_setters(cls)
     assert len(setters) == len(attrs.fields(cls))
 
 
 def test_the_hooks_build_exactly_the_guarded_models(monkeypatch: pytest.MonkeyPatch) -> None:
     guarded: list[type[Any]] = []
-    real = _models._slot_setters
+    real = _hotpath.slot_setters
 
     def spy(cls: type[Any]) -> Any:
         guarded.append(cls)
         return real(cls)
 
-    monkeypatch.setattr(_models, "_slot_setters", spy)
+    monkeypatch.setattr(_hotpath, "slot_setters", spy)
     _make_converter()
     assert sorted(c.__name__ for c in guarded) == sorted(c.__name__ for c in _BUILT_WITHOUT_INIT)
 
@@ -153,7 +152,7 @@ def _with_own_init() -> type[Any]:
 )
 def test_the_guard_refuses_a_model_whose_init_does_more(make: Any) -> None:
     with pytest.raises(TypeError, match="cannot be built without calling __init__"):
-        _slot_setters(make())
+        _hotpath.slot_setters(make())
 
 
 def test_the_guard_lets_a_plain_model_through_and_builds_what_init_builds() -> None:
@@ -162,7 +161,7 @@ def test_the_guard_lets_a_plain_model_through_and_builds_what_init_builds() -> N
         a: str
         b: int | None = None
 
-    set_a, set_b = _slot_setters(Plain)
+    set_a, set_b = _hotpath.slot_setters(Plain)
     built = object.__new__(Plain)
     set_a(built, "x")
     set_b(built, None)
@@ -256,6 +255,32 @@ def _outcome(conv: Any, doc: Any) -> Any:
 @example({**SUMMARY, "requester": {"email": None}})
 def test_fast_summary_hook_builds_what_cattrs_builds(doc: dict[str, Any]) -> None:
     assert _outcome(_FAST, doc) == _outcome(_GENERIC, doc)
+
+
+@st.composite
+def page_objects(draw: st.DrawFn) -> Any:
+    """Decoded page documents: mostly well formed, sometimes not at all."""
+    doc: dict[str, Any] = {
+        "tickets": draw(st.lists(summary_objects(), max_size=3) | odd_values),
+        "nextCursor": draw(st.none() | st.from_regex(r"[0-9]{1,3}", fullmatch=True) | odd_values),
+    }
+    for key in draw(st.lists(st.sampled_from(["tickets", "nextCursor"]), max_size=1)):
+        del doc[key]
+    return draw(st.sampled_from([doc, doc, doc, [doc], "page"]))
+
+
+def _page_outcome(conv: Any, doc: Any) -> Any:
+    try:
+        page = conv.structure(doc, _models._Page)
+    except Exception as exc:  # noqa: BLE001 - which error it is, is the point
+        return "error", type(exc), str(exc)
+    return _fingerprint(page.tickets), page.next_cursor
+
+
+@settings(max_examples=300)
+@given(page_objects())
+def test_fast_page_hook_builds_what_cattrs_builds(doc: Any) -> None:
+    assert _page_outcome(_FAST, doc) == _page_outcome(_GENERIC, doc)
 
 
 def test_the_reference_summary_is_built_without_errors() -> None:

@@ -19,6 +19,7 @@ FLOW = [
     "_config",
     "_protocol",
     "_page_structs",
+    "_hotpath",
     "_models",
     "_retry",
     "_refs",
