@@ -604,16 +604,21 @@ class AsyncDesk:
         """Fetch many tickets (numbers or ids) with at most ``concurrency``
         requests in flight, yielding them in input order.
 
-        The ids are checked before any request. The first failure is raised at
-        its place in the order, after the tickets before it were yielded; the
-        fetches after it are cancelled. Every failure names its ticket (a
+        ``ids`` is read lazily, only as the window of requests has room, so
+        an endless iterable (``itertools.count()``, broken out of) works and a
+        huge one is never copied. Each id is checked before its request; a bad
+        one fails at its place in the order, and no id after it is read. The
+        first failure is raised at its place in the order, after the tickets
+        before it were yielded; the fetches after it are cancelled. Every failure names its ticket (a
         ``TicketNotFound`` in its message, any other in a note on the
         exception, which tracebacks show). With ``missing="skip"`` a ticket
         that does not exist (``TicketNotFound``) is left out and the rest go
         on; any other failure still stops the fetch.
 
         Raises:
-            InvalidId, InvalidArgumentType, InvalidArgument: before any I/O.
+            InvalidArgumentType, InvalidArgument: a wrong ``ids`` (a single
+                value), ``concurrency`` or ``missing``, before any I/O.
+            InvalidId: a bad id, before its request, in order.
             TicketNotFound and what every call raises, in order.
         """
         return self._fetch_many(ids, concurrency, missing, self.get_ticket, "get_tickets")

@@ -15,7 +15,7 @@ import asyncio
 import collections
 import contextlib
 import operator
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -195,7 +195,7 @@ _SKIPPED: Final = _Skipped()
 
 async def fetch_in_order(
     fetch: Callable[[str], Awaitable[_T]],
-    keys: Sequence[str],
+    keys: Iterable[str],
     *,
     concurrency: int,
     track: Track,
@@ -204,6 +204,10 @@ async def fetch_in_order(
 ) -> AsyncGenerator[_T, None]:
     """``fetch(key)`` for every key, at most ``concurrency`` at once, yielded
     in the keys' order.
+
+    ``keys`` is read lazily, only as the window has room, so an endless
+    iterator works; one whose ``next()`` raises a ``HeadoniError`` (a bad id)
+    fails at its place in the order, and no key after it is read.
 
     Up to twice ``concurrency`` fetches are started ahead, so one slow head
     does not drain the pipe. The first failure is raised at its place in the
@@ -228,14 +232,23 @@ async def fetch_in_order(
 
     window: collections.deque[asyncio.Task[_T | _Skipped]] = collections.deque()
     pending = iter(keys)
+    more = True
 
     def launch() -> None:
-        for key in pending:
-            task = asyncio.ensure_future(one(key))
+        nonlocal more
+        while more and len(window) < 2 * concurrency:  # keep the pipe full past a slow head
+            try:
+                key = next(pending)
+            except StopIteration:
+                more = False
+                return
+            except HeadoniError as exc:  # a bad key: raised at its place, nothing after it starts
+                more = False
+                task: asyncio.Task[_T | _Skipped] = asyncio.ensure_future(_fail(exc))
+            else:
+                task = asyncio.ensure_future(one(key))
             track(task)
             window.append(task)
-            if len(window) >= 2 * concurrency:  # keep the pipe full past a slow head
-                return
 
     try:
         launch()
@@ -248,9 +261,11 @@ async def fetch_in_order(
     finally:
         for task in window:
             task.cancel()
-        if window:
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*window, return_exceptions=True)
+        await settle(*window)
+
+
+async def _fail(exc: HeadoniError) -> Any:
+    raise exc
 
 
 async def await_tracked(task: asyncio.Task[_T]) -> _T:

