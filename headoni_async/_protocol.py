@@ -609,7 +609,9 @@ def create_body(
 
 
 def json_body(body: Mapping[str, str] | None) -> bytes | None:
-    """A request body as UTF-8 JSON bytes (``None`` for no body)."""
+    """A request body as UTF-8 JSON bytes (``None`` for no body). A lone
+    surrogate in a value is sent as its ``\\udXXX`` escape (valid JSON), never
+    a ``UnicodeEncodeError``."""
     if body is None:
         return None
     text = json.dumps(body, ensure_ascii=False)

@@ -239,7 +239,7 @@ async def _export(args: argparse.Namespace) -> int:
     out = _export_file(args)
     if out is None and (args.resume or args.restart):
         raise UsageError("--resume and --restart need --out FILE: an export to stdout keeps no checkpoint")
-    async with _open_desk(args) as desk:
+    async with _sigterm_cancels(), _open_desk(args) as desk:
         progress = ExportProgress()
         try:
             with _progress_display(progress, desk) as update:

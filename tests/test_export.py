@@ -446,15 +446,21 @@ def test_killed_at_random_moments_then_resumed_loses_and_repeats_nothing(env: Fa
 
 
 @pytest.mark.headoni_fake(tickets=3000, seed=5, latency=0.03)
-def test_ctrl_c_saves_the_last_page_and_resume_completes(env: FakeDesk, out: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, b"interrupted"), (signal.SIGTERM, 143, b"terminated")]
+)
+def test_ctrl_c_saves_the_last_page_and_resume_completes(
+    env: FakeDesk, out: Path, sig: int, code: int, word: bytes
+) -> None:
     proc = _spawn(out)
     wait_until_sync(lambda: _saved(out) > 0, within=20)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert b"interrupted (the last page is saved: run again with --resume)" in err
+    assert proc.returncode == code, err
+    assert word + b" (the last page is saved: run again with --resume)" in err
     assert b"Traceback" not in err and out.read_bytes() == OLD
-    assert 0 < len(_ids(out.parent / "t.jsonl.partial")) < 3000
+    written = len(_ids(out.parent / "t.jsonl.partial"))
+    assert 0 < written < 3000 and _saved(out) == written  # every whole page written is saved
     env.latency = 0
     assert main(["export", "--out", str(out), "--resume"]) == 0
     assert _ids(out) == env.store.all_ids_desc()
@@ -520,3 +526,16 @@ async def test_a_failure_between_checkpoints_saves_every_whole_page(
         fake.clear_faults()
         result = await export_tickets(desk, out, resume=True, page_size=20)
     assert result.tickets == 170 and _ids(out) == fake.store.all_ids_desc()
+
+
+def test_a_full_export_resumes_exactly(env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env.inject(Fault.error(500, "boom"), route="get_ticket", on=150)
+    assert run_cli(["export", "--full", "--concurrency", "4", "--out", str(out)]) == 1
+    assert "100 tickets are saved" in _one_line(capsys.readouterr().err)
+    first_run = env.count("get_ticket")
+    assert json.loads((out.parent / "t.jsonl.checkpoint").read_bytes())["mode"] == "full"
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 2  # summaries: another export
+    assert main(["export", "--full", "--out", str(out), "--resume"]) == 0
+    docs = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert docs == [_ticket_document(env.store, t) for t in env.store.iter_tickets()]
+    assert env.count("get_ticket") == first_run + 150  # from the failed page on, each once

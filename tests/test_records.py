@@ -272,3 +272,9 @@ async def test_add_tickets_go_above_every_other(desk: AsyncDesk, fake: FakeDesk)
     assert [t.id async for t in desk.tickets(since_id=old[0])] == new[::-1]
     assert (await desk.get_ticket(new[0])).id == new[0]
     assert fake.add_tickets(0) == []
+
+
+async def test_a_create_with_a_lone_surrogate_is_sent_as_its_escape(desk: AsyncDesk, fake: FakeDesk) -> None:
+    created = await desk.create_ticket(email="a@example.com", subject="half \ud83d", body="b\udc00")
+    assert created.subject == "half \ud83d"
+    assert fake.store.lookup(created.id).subject == "half \ud83d"
