@@ -29,6 +29,7 @@ from typing import Any
 from headoni_async import AsyncDesk, sync_desk
 from headoni_async.testing import FakeDesk
 
+CLI = [sys.executable, "-m", "headoni_async.cli"]
 ROUTES = ("list_tickets", "get_ticket", "departments", "ticket_types")
 
 
@@ -92,8 +93,7 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 def _serve(tickets: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     port = 20000 + random.randrange(20000)
     server = subprocess.Popen(
-        [sys.executable, "-m", "headoni_async.cli", "fake-desk", "--port", str(port)]
-        + ["--tickets", str(tickets)],
+        [*CLI, "fake-desk", "--port", str(port), "--tickets", str(tickets)],
         stdout=subprocess.PIPE,
         text=True,
     )
