@@ -131,7 +131,8 @@ class Stored:
 class PageWrite:
     """One page's changes, written in one transaction.
 
-    ``summaries``: rows for ``upsert`` (see ``summary_row``). ``wholes``:
+    ``summaries``: the page's rows (see ``summary_row``), written when new or
+    changed. ``wholes``:
     ``(id, ticket JSON, its updatedAt)``. ``gone``: a range of ids
     ``(above, below)`` (exclusive; ``None`` is open) the server listed
     completely: rows in it not in ``listed`` are marked deleted. ``vanished``:
@@ -396,14 +397,35 @@ def stored(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Stored]:
 class Written:
     """What one ``write_page`` changed."""
 
-    deleted: int
-    vanished: int
+    new: int = 0
+    changed: int = 0
+    restored: int = 0
+    deleted: int = 0
+    vanished: int = 0
 
 
 def write_page(conn: sqlite3.Connection, page: PageWrite, now: str) -> Written:
-    """Write one page and the state that covers it, in one transaction."""
+    """Write one page and the state that covers it, in one transaction.
+
+    A summary row is written only when its ticket is new, marked deleted, or
+    its ``updated_at`` differs from the stored one: an unchanged ticket is
+    never rewritten."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        have = stored(conn, [row[0] for row in page.summaries])
+        new = changed = restored = 0
+        rows = []
+        for row in page.summaries:
+            old = have.get(row[0])
+            if old is None:
+                new += 1
+            elif old.deleted:
+                restored += 1
+            elif old.updated_at != row[6]:
+                changed += 1
+            else:
+                continue
+            rows.append((*row, now))
         conn.executemany(
             """INSERT INTO tickets (id, number, status_type, priority, requester_email,
                                     created_at, updated_at, summary, synced_at, deleted_at)
@@ -413,7 +435,7 @@ def write_page(conn: sqlite3.Connection, page: PageWrite, now: str) -> Written:
                    priority = excluded.priority, requester_email = excluded.requester_email,
                    created_at = excluded.created_at, updated_at = excluded.updated_at,
                    summary = excluded.summary, synced_at = excluded.synced_at, deleted_at = NULL""",
-            [(*row, now) for row in page.summaries],
+            rows,
         )
         conn.executemany(
             "UPDATE tickets SET ticket = ?, ticket_updated_at = ?, synced_at = ? WHERE id = ?",
@@ -439,7 +461,7 @@ def write_page(conn: sqlite3.Connection, page: PageWrite, now: str) -> Written:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return Written(deleted=deleted, vanished=vanished)
+    return Written(new=new, changed=changed, restored=restored, deleted=deleted, vanished=vanished)
 
 
 def set_state(conn: sqlite3.Connection, values: Mapping[str, str | None]) -> None:

@@ -13,6 +13,7 @@ committed. Each page is one transaction with the state that covers it (see
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -127,10 +128,13 @@ async def sync_desk(
     path = Path(os.fspath(db_path))
     async with await db.Mirror.open(path, desk.desk, desk.base_url, reset_state=reset_state) as mirror:
         run.mirror = mirror
-        await run.catalog()
-        await run.new_tickets(mirror.state)
-        if refresh:
-            await run.refresh(mirror.state)
+        try:
+            await run.catalog()
+            await run.new_tickets(mirror.state)
+            if refresh:
+                await run.refresh(mirror.state)
+        finally:
+            await run.drain()
         await mirror.run(db.set_state, {"last_sync_at": db.now_iso()})
         tickets = await mirror.run(db.listed_count)
     p = run.progress
@@ -184,6 +188,8 @@ class _Run:
         self.vanished = 0
         self.high_water: str | None = None
         self.refreshed = False
+        # The page being written while the next one is read (one at a time).
+        self._writing: asyncio.Task[tuple[db.Written, int]] | None = None
 
     async def catalog(self) -> None:
         """Replace departments and ticket types with what the desk lists now."""
@@ -212,15 +218,16 @@ class _Run:
         async with stream:
             async for page in stream.pages():
                 self.requests += 1
-                self.progress.pages += 1
                 # (The stream already cut the page at since_id.)
                 pairs = list(zip(page.tickets, page.records, strict=True))
                 if not pairs:
+                    self.progress.pages += 1
                     continue
                 if top is None:
                     top = pairs[0][0].id
                 state = {"walk_top": top, "walk_cursor": pairs[-1][0].id}
                 await self._apply(pairs, state=state)
+        await self.settle()
         if top is not None:
             # The walk reached the old mark (or the bottom): all up to its top is stored.
             await self.mirror.run(db.set_state, {"high_water": top, "walk_top": None, "walk_cursor": None})
@@ -234,7 +241,6 @@ class _Run:
         async with stream:
             async for page in stream.pages():
                 self.requests += 1
-                self.progress.pages += 1
                 pairs = list(zip(page.tickets, page.records, strict=True))
                 below = page.next_cursor
                 done = below is None
@@ -245,7 +251,8 @@ class _Run:
                     page_state["last_refresh_at"] = db.now_iso()
                 await self._apply(pairs, state=page_state, gone=(below, above))
                 above = below
-                self.refreshed = done
+        await self.settle()
+        self.refreshed = above is None
 
     async def _apply(
         self,
@@ -254,42 +261,62 @@ class _Run:
         state: Mapping[str, str | None],
         gone: tuple[str | None, str | None] | None = None,
     ) -> None:
-        have = await self.mirror.run(db.stored, [t.id for t, _ in pairs])
-        new = changed = restored = 0
-        rows: list[tuple[Any, ...]] = []
-        wanted: list[str] = []
-        for ticket, record in pairs:
-            old = have.get(ticket.id)
-            updated = record.get("updatedAt")
-            if old is None:
-                new += 1
-            elif old.deleted:
-                restored += 1
-            elif old.updated_at != updated:
-                changed += 1
-            if old is None or old.deleted or old.updated_at != updated:
-                rows.append(db.summary_row(record, json_dumps(record)))
-            if self.full and (old is None or not old.has_ticket or old.ticket_updated_at != updated):
-                wanted.append(ticket.id)
-        wholes, vanished = await self._fetch_whole(wanted)
+        rows = [db.summary_row(record, json_dumps(record)) for _, record in pairs]
+        wholes: list[tuple[str, str, str | None]] = []
+        vanished: list[str] = []
+        if self.full:
+            # One more trip to the database: which whole tickets are missing or older.
+            have = await self.mirror.run(db.stored, [row[0] for row in rows])
+            wanted = [
+                row[0]
+                for row in rows
+                if (old := have.get(row[0])) is None or not old.has_ticket or old.ticket_updated_at != row[6]
+            ]
+            wholes, vanished = await self._fetch_whole(wanted)
         page = db.PageWrite(
             summaries=rows,
             wholes=wholes,
-            listed=frozenset(t.id for t, _ in pairs),
+            listed=frozenset(row[0] for row in rows),
             gone=gone,
             vanished=vanished,
             state=state,
         )
-        written = await self.mirror.run(db.write_page, page, db.now_iso())
+        # The previous page is committed before this one is handed over (a
+        # failure there stops the walk here); this one is written while the
+        # next page is read. What is new or changed is decided inside the
+        # page's own transaction.
+        await self.settle()
+        self._writing = asyncio.ensure_future(self._write(page, len(wholes)))
+
+    async def _write(self, page: db.PageWrite, fetched: int) -> tuple[db.Written, int]:
+        return await self.mirror.run(db.write_page, page, db.now_iso()), fetched
+
+    async def settle(self) -> None:
+        """Wait for the page being written, and count it."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        written, fetched = await writing
         p = self.progress
-        p.new += new
-        p.changed += changed
-        p.restored += restored
+        p.pages += 1
+        p.new += written.new
+        p.changed += written.changed
+        p.restored += written.restored
         p.deleted += written.deleted + written.vanished
-        p.fetched += len(wholes)
+        p.fetched += fetched
         self.vanished += written.vanished
         if self.on_page is not None:
             self.on_page(p)
+
+    async def drain(self) -> None:
+        """After a failure or a cancellation: let the page being written finish
+        (its transaction commits whole or not at all), without raising over
+        the error already on its way."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # retrieved: the error on its way is the one to report
 
     async def _fetch_whole(self, ids: list[str]) -> tuple[list[tuple[str, str, str | None]], list[str]]:
         """Fetch whole tickets, ``concurrency`` at a time. A ticket gone by now
