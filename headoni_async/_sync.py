@@ -293,10 +293,12 @@ class _Run:
 
     async def settle(self) -> None:
         """Wait for the page being written, and count it."""
-        writing, self._writing = self._writing, None
+        writing = self._writing
         if writing is None:
             return
+        # Cleared only once it is done: if this wait is cancelled, drain() still finds it.
         written, fetched = await writing
+        self._writing = None
         p = self.progress
         p.pages += 1
         p.new += written.new

@@ -27,7 +27,7 @@ from headoni_async.testing import FakeDesk
 
 from .conftest import CANARY
 from .helpers import run_cli
-from .test_sync import assert_mirror_is_the_desk, query, rows
+from .test_sync import assert_mirror_is_the_desk, audited, query, rows
 
 KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "6"))
 """SIGKILLs in the kill test (the suite keeps it small; set it to 50 for the long run)."""
@@ -128,12 +128,6 @@ def test_errors_are_one_line_with_their_exit_codes(
     assert "not a headoni sync database" in capsys.readouterr().err
 
 
-_AUDIT = """
-CREATE TABLE audit (id TEXT, what TEXT);
-CREATE TRIGGER audit_insert AFTER INSERT ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'insert'); END;
-CREATE TRIGGER audit_summary AFTER UPDATE OF summary ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'summary'); END;
-CREATE TRIGGER audit_ticket AFTER UPDATE OF ticket ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'ticket'); END;
-"""
 
 
 SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
@@ -204,10 +198,7 @@ def test_killed_at_random_moments_then_rerun_equals_the_desk(env: FakeDesk, tmp_
     seed = rng.randrange(10**6)
     rng.seed(seed)
     db = tmp_path / "t.db"
-    conn = mirror.connect(db)
-    mirror.prepare(conn, db, "acme", env.base_url)
-    conn.executescript(_AUDIT)
-    conn.close()
+    audited(db, env.base_url)
     env.latency = 0.002
     kills = 0
     log = tmp_path / "stderr.txt"
