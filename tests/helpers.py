@@ -1,10 +1,13 @@
 """Helpers shared by the tests (fixtures live in conftest.py): waiting for a
 condition, the tasks the client left running, the CLI's exit code, the
-catch-all scripted server, and hypothesis strategies for JSON and faults."""
+catch-all scripted server, hypothesis strategies for JSON and faults, and
+reading a sync's database back."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +17,8 @@ from aiohttp import web
 from hypothesis import strategies as st
 
 import headoni_async
+from headoni_async import AsyncDesk
+from headoni_async import _mirror as mirror
 from headoni_async.cli import main
 from headoni_async.testing import Fault
 
@@ -131,3 +136,66 @@ def transfer_fault(kind: str, at_byte: int) -> Fault:
         return Fault.truncate(at_byte)
     assert kind == "reset", kind
     return Fault.reset()
+
+
+# ---------------------------------------------------------------- the sync's database
+
+
+def rows(db: Path) -> dict[str, dict[str, Any]]:
+    """The tickets table, by id."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["id"]: dict(r) for r in conn.execute("SELECT * FROM tickets")}
+    finally:
+        conn.close()
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [tuple(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+async def listed(desk: AsyncDesk) -> list[dict[str, Any]]:
+    """Every summary record the desk lists now, newest first."""
+    return [r async for page in desk.tickets().pages() for r in page.records]
+
+
+async def assert_mirror_is_the_desk(db: Path, desk: AsyncDesk, *, whole: bool = False) -> None:
+    """Every listed ticket once, every field equal; nothing else listed."""
+    got = rows(db)
+    expected = await listed(desk)
+    alive = {i: r for i, r in got.items() if r["deleted_at"] is None}
+    assert sorted(alive) == sorted(r["id"] for r in expected)
+    for record in expected:
+        row = got[record["id"]]
+        assert json.loads(row["summary"]) == record
+        assert (row["number"], row["updated_at"], row["created_at"]) == (
+            record["number"], record["updatedAt"], record["createdAt"],
+        )
+        assert row["status_type"] == record["status"]["internalType"]
+        assert row["requester_email"] == record["requester"]["email"]
+    if whole:
+        ids = [r["id"] for r in expected]
+        async for found in desk.get_ticket_records(ids, concurrency=8):
+            assert json.loads(got[found.ticket.id]["ticket"]) == found.record
+
+
+AUDIT = """
+CREATE TABLE audit (id TEXT, what TEXT);
+CREATE TRIGGER audit_insert AFTER INSERT ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'insert'); END;
+CREATE TRIGGER audit_summary AFTER UPDATE OF summary ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'summary'); END;
+CREATE TRIGGER audit_ticket AFTER UPDATE OF ticket ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'ticket'); END;
+"""
+"""Triggers that count every write to a ticket row, inside the writing transaction."""
+
+
+def audited(db: Path, base_url: str) -> None:
+    """Create the sync's database with the write-counting triggers added."""
+    conn = mirror.connect(db)
+    mirror.prepare(conn, db, "acme", base_url)
+    conn.executescript(AUDIT)
+    conn.close()

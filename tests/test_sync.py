@@ -24,10 +24,10 @@ from headoni_async import (
     SyncProgress,
     sync_desk,
 )
-from headoni_async import _mirror as mirror
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import FAST_RETRY
+from .helpers import assert_mirror_is_the_desk, audited, query, rows
 
 
 @pytest.fixture
@@ -35,49 +35,6 @@ async def fake() -> AsyncIterator[FakeDesk]:
     """A fake desk of 150 tickets (two pages), served on the test's own loop."""
     async with FakeDesk("acme", tickets=150, seed=3) as desk:
         yield desk
-
-
-def rows(db: Path) -> dict[str, dict[str, Any]]:
-    """The tickets table, by id."""
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["id"]: dict(r) for r in conn.execute("SELECT * FROM tickets")}
-    finally:
-        conn.close()
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
-
-
-async def listed(desk: AsyncDesk) -> list[dict[str, Any]]:
-    """Every summary record the desk lists now, newest first."""
-    return [r async for page in desk.tickets().pages() for r in page.records]
-
-
-async def assert_mirror_is_the_desk(db: Path, desk: AsyncDesk, *, whole: bool = False) -> None:
-    """Every listed ticket once, every field equal; nothing else listed."""
-    got = rows(db)
-    expected = await listed(desk)
-    alive = {i: r for i, r in got.items() if r["deleted_at"] is None}
-    assert sorted(alive) == sorted(r["id"] for r in expected)
-    for record in expected:
-        row = got[record["id"]]
-        assert json.loads(row["summary"]) == record
-        assert (row["number"], row["updated_at"], row["created_at"]) == (
-            record["number"], record["updatedAt"], record["createdAt"],
-        )
-        assert row["status_type"] == record["status"]["internalType"]
-        assert row["requester_email"] == record["requester"]["email"]
-    if whole:
-        ids = [r["id"] for r in expected]
-        async for found in desk.get_ticket_records(ids, concurrency=8):
-            assert json.loads(got[found.ticket.id]["ticket"]) == found.record
 
 
 async def test_first_sync_mirrors_the_desk(fake: FakeDesk, desk: AsyncDesk, tmp_path: Path) -> None:
@@ -306,23 +263,6 @@ async def test_progress_is_reported_after_every_committed_page(
     progress = SyncProgress()
     await sync_desk(desk, tmp_path / "t.db", progress=progress, on_page=lambda p: seen.append((p.pages, p.new)))
     assert seen == [(1, 100), (2, 150)] and progress.new == 150
-
-
-AUDIT = """
-CREATE TABLE audit (id TEXT, what TEXT);
-CREATE TRIGGER audit_insert AFTER INSERT ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'insert'); END;
-CREATE TRIGGER audit_summary AFTER UPDATE OF summary ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'summary'); END;
-CREATE TRIGGER audit_ticket AFTER UPDATE OF ticket ON tickets BEGIN INSERT INTO audit VALUES (new.id, 'ticket'); END;
-"""
-"""Triggers that count every write to a ticket row, inside the writing transaction."""
-
-
-def audited(db: Path, base_url: str) -> None:
-    """Create the sync's database with the write-counting triggers added."""
-    conn = mirror.connect(db)
-    mirror.prepare(conn, db, "acme", base_url)
-    conn.executescript(AUDIT)
-    conn.close()
 
 
 async def test_cancelled_at_random_points_then_rerun(fake: FakeDesk, desk: AsyncDesk, tmp_path: Path) -> None:

@@ -26,8 +26,7 @@ from headoni_async.cli import main
 from headoni_async.testing import FakeDesk
 
 from .conftest import CANARY
-from .helpers import run_cli
-from .test_sync import assert_mirror_is_the_desk, audited, query, rows
+from .helpers import assert_mirror_is_the_desk, audited, query, rows, run_cli
 
 KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "6"))
 """SIGKILLs in the kill test (the suite keeps it small; set it to 50 for the long run)."""
