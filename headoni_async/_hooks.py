@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
@@ -33,11 +33,11 @@ __all__ = ["CallTrace", "HookSet", "Hooks", "RequestEvent", "api_template"]
 logger: Final = logging.getLogger("headoni_async")
 
 
-@attrs.frozen(kw_only=True)
-class RequestEvent:
+class RequestEvent(NamedTuple):
     """What a hook is told about one attempt (or, for ``on_call_end``, the
-    whole call). Frozen; never holds the token, a header, a query string or
-    a concrete ticket id or number.
+    whole call). Immutable; never holds the token, a header, a query string
+    or a concrete ticket id or number. (A named tuple: cheap to build on
+    every request; read it by field name.)
 
     Attributes:
         call: a number for the call, the same in all its events, unique
@@ -132,6 +132,10 @@ class HookSet:
         """The events of one new call of ``route``."""
         return CallTrace(self, desk, server, route)
 
+    def wants(self, kind: str) -> bool:
+        """Whether any callback of ``kind`` is set (else no event is built for it)."""
+        return bool(self._by_kind[kind])
+
     def emit(self, kind: str, event: RequestEvent) -> None:
         """Run the callbacks of ``kind``; one that raises is logged and skipped."""
         for callback in self._by_kind[kind]:
@@ -163,35 +167,40 @@ class CallTrace:
         if status is None and error is not None:
             code = getattr(error, "status", None)
             status = code if type(code) is int else None
+        host, port = self._server
         return RequestEvent(
-            call=self._call,
-            desk=self._desk,
-            server_address=self._server[0],
-            server_port=self._server[1],
-            method=self._method,
-            route=self._route,
-            attempt=attempt,
-            status=status,
-            error=None if error is None else type(error).__name__,
-            elapsed=time.perf_counter() - self._started,
-            wait=wait,
+            self._call,
+            self._desk,
+            host,
+            port,
+            self._method,
+            self._route,
+            attempt,
+            status,
+            None if error is None else type(error).__name__,
+            time.perf_counter() - self._started,
+            wait,
         )
 
     def request(self, attempt: int) -> None:
         """Attempt ``attempt`` starts."""
-        self._hooks.emit("on_request", self._event(attempt, None, None))
+        if self._hooks.wants("on_request"):
+            self._hooks.emit("on_request", self._event(attempt, None, None))
 
     def response(self, attempt: int, status: int | None, error: BaseException | None) -> None:
         """Attempt ``attempt`` ended with a status, a failure, or both."""
-        self._hooks.emit("on_response", self._event(attempt, status, error))
+        if self._hooks.wants("on_response"):
+            self._hooks.emit("on_response", self._event(attempt, status, error))
 
     def retry(self, attempt: int, error: BaseException | None, wait: float) -> None:
         """A retry was scheduled after attempt ``attempt`` failed."""
-        self._hooks.emit("on_retry", self._event(attempt, None, error, wait))
+        if self._hooks.wants("on_retry"):
+            self._hooks.emit("on_retry", self._event(attempt, None, error, wait))
 
     def end(self, attempts: int, status: int | None, error: BaseException | None) -> None:
         """The call is over after ``attempts`` sends."""
-        self._hooks.emit("on_call_end", self._event(attempts, status, error))
+        if self._hooks.wants("on_call_end"):
+            self._hooks.emit("on_call_end", self._event(attempts, status, error))
 
 
 _PLACEHOLDER: Final = re.compile(r"\{([a-z0-9]+(?:_[a-z0-9]+)+)\}")

@@ -20,6 +20,7 @@ unused, which can only send less, never more.
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -126,7 +127,12 @@ Release = Callable[[], None]
 class Pacer:
     """Makes each send of a desk wait for a slot of the window and its start
     (the transport's ``pace``); the release it returns frees the slot
-    ``per`` seconds later."""
+    ``per`` seconds later.
+
+    Finished slots cool down in a queue (their free times only grow) and one
+    timer at a time hands them back, so an idle limiter costs a counter and a
+    deque append per request, not a timer each.
+    """
 
     def __init__(
         self,
@@ -137,8 +143,11 @@ class Pacer:
     ) -> None:
         self.limit = limit
         self.scheduler = Scheduler(limit, clock=clock)
+        self._clock = clock
         self._sleep = sleep
         self._slots = asyncio.Semaphore(limit.requests)
+        self._cooling: collections.deque[float] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def __call__(self, route: Route, remaining: float | None) -> Release:
         """Wait for a slot and a start; return the release to call once the
@@ -147,28 +156,53 @@ class Pacer:
         Raises ``RateLimitTimeout`` (holding nothing) when the wait would
         pass ``remaining`` seconds, the call's deadline.
         """
-        started = time.monotonic()
-        if remaining is not None and self.scheduler.paused_for() > remaining:
+        scheduler, slots = self.scheduler, self._slots
+        if remaining is not None and scheduler.paused_for() > remaining:
             raise _too_late(route, remaining)  # known at once: do not wait to say so
+        if slots.locked():
+            self._expire()
+        if slots.locked():
+            started = self._clock()
+            try:
+                async with asyncio.timeout(remaining):
+                    await slots.acquire()
+            except TimeoutError:
+                raise _too_late(route, remaining) from None
+            if remaining is not None:
+                remaining -= self._clock() - started
+        else:
+            await slots.acquire()  # free: returns at once
         try:
-            async with asyncio.timeout(remaining):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise _too_late(route, remaining) from None
-        try:
-            left = None if remaining is None else remaining - (time.monotonic() - started)
-            wait = self.scheduler.reserve(latest=left)
+            wait = scheduler.reserve(latest=remaining)
             if wait is None:
-                raise _too_late(route, left)
+                raise _too_late(route, remaining)
             if wait > 0:
                 await self._sleep(wait)
         except BaseException:
-            self._slots.release()  # nothing was sent
+            slots.release()  # nothing was sent
             raise
-        return self._release_later
+        return self._finished
 
-    def _release_later(self) -> None:
-        asyncio.get_running_loop().call_later(self.limit.per, self._slots.release)
+    def _finished(self) -> None:
+        self._cooling.append(self._clock() + self.limit.per)
+        if self._timer is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        delay = max(self._cooling[0] - self._clock(), 0.0)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._expire()
+        if self._cooling:
+            self._schedule()
+
+    def _expire(self) -> None:
+        now, cooling = self._clock(), self._cooling
+        while cooling and cooling[0] <= now:
+            cooling.popleft()
+            self._slots.release()
 
     def pause(self, seconds: float) -> float:
         """Hold every later send for ``seconds`` (a 429's ``Retry-After``), capped."""
