@@ -67,6 +67,9 @@ _KEYS: Final = frozenset(
     {"format", "desk", "baseUrl", "filters", "mode", "cursor", "lastId", "offset", "count"}
 )
 _FILTER_KEYS: Final = frozenset({"status", "requesterEmail"})
+# Files are never opened through a symlink planted beside the target.
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW
 _R = TypeVar("_R")
 
 
@@ -300,8 +303,7 @@ class _FileOutput:
             mode = stat.S_IMODE(files.target.stat().st_mode)
         except FileNotFoundError:
             mode = 0o666
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(files.partial, flags, mode)  # the umask still applies
+        fd = os.open(files.partial, _CREATE, mode)  # the umask still applies
         self._sink = self._stack.enter_context(os.fdopen(fd, "wb"))
         self._save(self.state)
 
@@ -319,7 +321,7 @@ class _FileOutput:
                 "mode, or run with --restart to start over"
             )
         try:
-            sink = self._stack.enter_context(files.partial.open("r+b"))
+            sink = self._stack.enter_context(os.fdopen(os.open(files.partial, os.O_RDWR | _NOFOLLOW), "r+b"))
         except FileNotFoundError:
             raise ExportRefused(
                 f"the unfinished export's lines ({files.partial}) are gone; nothing was changed: "
@@ -370,7 +372,9 @@ class _FileOutput:
     def _save(self, state: Checkpoint) -> None:
         path = self.files.checkpoint
         tmp = _tmp(path)
-        with tmp.open("wb") as fh:
+        tmp.unlink(missing_ok=True)  # a file planted there (a symlink) is never written through
+        # Only this user: it may name a requester's email (a filter).
+        with os.fdopen(os.open(tmp, _CREATE, 0o600), "wb") as fh:
             fh.write(json.dumps(state.to_json()).encode())
             fh.flush()
             os.fsync(fh.fileno())

@@ -67,8 +67,9 @@ def _one_line(err: str) -> str:
 
 
 def _unfinished(env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> None:
-    """Leave an unfinished export to ``out``: the desk fails from the 3rd page on."""
-    env.inject(Fault.html_error(503), route="list_tickets", on=range(3, 10_000))
+    """Leave an unfinished export to ``out``: the desk fails from the run's 3rd page on."""
+    start = env.count("list_tickets")
+    env.inject(Fault.html_error(503), route="list_tickets", on=range(start + 3, start + 10_000))
     assert run_cli(["export", "--out", str(out), *extra]) == 1
     capsys.readouterr()
     env.clear_faults()
@@ -539,3 +540,28 @@ def test_a_full_export_resumes_exactly(env: FakeDesk, out: Path, capsys: pytest.
     docs = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert docs == [_ticket_document(env.store, t) for t in env.store.iter_tickets()]
     assert env.count("get_ticket") == first_run + 150  # from the failed page on, each once
+
+
+@pytest.mark.headoni_fake(tickets=300, seed=5)
+def test_symlinks_planted_beside_the_target_are_never_written_through(
+    env: FakeDesk, out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    _unfinished(env, out, capsys)
+    (tmp_path / "t.jsonl.checkpoint.tmp").symlink_to(victim)
+    assert main(["export", "--out", str(out), "--resume"]) == 0
+    assert victim.read_bytes() == b"precious" and _ids(out) == env.store.all_ids_desc()
+    capsys.readouterr()
+    _unfinished(env, out, capsys)
+    partial = tmp_path / "t.jsonl.partial"
+    victim.write_bytes(partial.read_bytes())
+    partial.unlink()
+    partial.symlink_to(victim)
+    assert run_cli(["export", "--out", str(out), "--resume"]) == 1
+    assert "t.jsonl.partial" in _one_line(capsys.readouterr().err)
+    partial.unlink()
+    (tmp_path / "t.jsonl.lock").symlink_to(victim)
+    assert run_cli(["export", "--out", str(out), "--restart"]) == 1
+    assert "t.jsonl.lock" in _one_line(capsys.readouterr().err)
+    assert victim.read_bytes().count(b"\n") == 200  # what it held, untouched
