@@ -20,6 +20,7 @@ from ._errors import (
     HeadoniError,
     InvalidArgument,
     RateLimited,
+    Redactor,
     ServerError,
     TicketNotFound,
     TransportError,
@@ -96,6 +97,8 @@ class AsyncDesk:
             session's proxy and ``.netrc`` settings apply.
         trust_env: let the desk's own session read proxies and ``.netrc``
             from the environment (off by default: no ambient credentials).
+            It applies to an https base URL only: a plain-http (loopback)
+            one never goes through a proxy, which would see the token.
         max_response_bytes: a body past this is ``ResponseTooLarge``.
         cache_ttl: seconds that ``departments()`` and ``ticket_types()`` keep
             their answer (they change rarely); within it they send no request.
@@ -144,15 +147,20 @@ class AsyncDesk:
         limit = RateLimit(requests=rate_limit) if isinstance(rate_limit, int) else rate_limit
         limit = proto.check_instance("rate_limit", limit, RateLimit)
         self._pacer = None if limit is None else Pacer(limit)
+        token = proto.check_token(token)
+        # Takes the token out of any text the server echoes into an error.
+        self._redact: Final = Redactor(token)
         # A Sender given by a test replaces the aiohttp transport (and its settings).
         self._transport: Final = _transport or Transport(
             self._base_url,
-            proto.check_token(token),
+            token,
             timeouts=proto.check_instance("timeouts", timeouts, Timeouts) or Timeouts(),
             max_connections=proto.check_positive_int("max_connections", max_connections),
             max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
             session=session,
-            trust_env=proto.check_bool("trust_env", trust_env),
+            # Never an environment proxy (nor .netrc) for plain http: the token
+            # would reach the proxy in clear text (plain http is loopback only).
+            trust_env=proto.check_bool("trust_env", trust_env) and self._base_url.startswith("https://"),
             pace=self._pacer,
         )
         # What a with_options() view shares with its desk: the state below
@@ -304,9 +312,12 @@ class AsyncDesk:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, str] | None = None,
         fast: Callable[[bytes], Any] | None = None,
+        decode: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Send one API call with retries and return its decoded JSON body, or
-        what ``fast`` makes of the body's bytes when it makes anything but ``None``.
+        what ``fast`` makes of the body's bytes when it makes anything but ``None``,
+        passed through ``decode`` when given (so that its errors, like every
+        other, have the token taken out of any text the server sent).
 
         Raises ``InsufficientScope`` before any I/O when the declared scopes
         lack the route's; ``APIError`` subclasses for error statuses;
@@ -372,9 +383,13 @@ class AsyncDesk:
                 sleep=asyncio.sleep,
                 on_retry=on_retry,
             )
+            if decode is not None:
+                result = decode(result)
         except BaseException as exc:
             if isinstance(exc, TransportError | ServerError):
                 note_unknown_outcome(exc, idempotent=route.idempotent)
+            if isinstance(exc, HeadoniError):
+                self._redact(exc)
             if trace is not None:
                 trace.end(sent, status, exc)
             raise
@@ -421,7 +436,10 @@ class AsyncDesk:
             department_id=department_id,
             ticket_type_id=ticket_type_id,
         )
-        return decode_created(await self._request(ROUTES["create_ticket"], body=payload))
+        created: CreatedTicket = await self._request(
+            ROUTES["create_ticket"], body=payload, decode=decode_created
+        )
+        return created
 
     async def get_ticket(self, id_or_number: int | str) -> Ticket:
         """One ticket with its public messages, by number (``int``, e.g. 1247)
@@ -439,7 +457,8 @@ class AsyncDesk:
             InsufficientScope, Unauthenticated, TokenDeskMismatch, TransportError,
             ResponseDecodeError: as for every call.
         """
-        return decode_ticket(await self._ticket_body(id_or_number))
+        ticket: Ticket = await self._ticket_body(id_or_number, decode_ticket)
+        return ticket
 
     async def get_ticket_record(self, id_or_number: int | str) -> TicketRecord:
         """``get_ticket()`` plus the server's own JSON: a ``TicketRecord`` whose
@@ -448,18 +467,23 @@ class AsyncDesk:
 
         Raises what ``get_ticket()`` raises.
         """
-        return decode_ticket_record(await self._ticket_body(id_or_number))
+        record: TicketRecord = await self._ticket_body(id_or_number, decode_ticket_record)
+        return record
 
-    async def _ticket_body(self, id_or_number: int | str) -> Any:
+    async def _ticket_body(self, id_or_number: int | str, decode: Callable[[Any], _T]) -> _T:
         key = proto.id_or_number(id_or_number)
         route = ROUTES["get_ticket"]
+
+        def checked(body: Any) -> _T:
+            proto.check_ticket_answer(route, key, body)
+            return decode(body)
+
         try:
-            body = await self._request(route, url_path=route.format(id_or_number=key))
+            result: _T = await self._request(route, url_path=route.format(id_or_number=key), decode=checked)
         except TicketNotFound as exc:
             exc.name_ticket(key)
             raise
-        proto.check_ticket_answer(route, key, body)
-        return body
+        return result
 
     async def departments(self) -> list[Department]:
         """Every department of the desk, private ones included, by name. Needs ``tickets:read``.
@@ -490,7 +514,8 @@ class AsyncDesk:
         self._check_open()
 
         async def fetch() -> _T:
-            return decode(await self._request(route))
+            result: _T = await self._request(route, decode=decode)
+            return result
 
         result: _T = await self._cache.get(route.name, fetch)
         return result
@@ -515,8 +540,10 @@ class AsyncDesk:
     async def _fetch_page(self, query: Mapping[str, str]) -> TicketPage:
         # With msgspec installed a page goes straight from bytes to models; any
         # body that path does not take whole is decoded the ordinary way.
-        data = await self._request(ROUTES["list_tickets"], params=query, fast=page_from_bytes)
-        return data if isinstance(data, TicketPage) else decode_page(data)
+        page: TicketPage = await self._request(
+            ROUTES["list_tickets"], params=query, fast=page_from_bytes, decode=_as_page
+        )
+        return page
 
     def tickets(
         self,
@@ -662,3 +689,8 @@ class AsyncDesk:
         async with contextlib.aclosing(window):
             async for item in window:
                 yield item
+
+
+def _as_page(data: Any) -> TicketPage:
+    # The fast path made the page already; the ordinary one gives JSON.
+    return data if isinstance(data, TicketPage) else decode_page(data)
