@@ -102,6 +102,30 @@ def _iso(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def public_messages(fake: FakeDesk) -> dict[str, list[str]]:
+    """Each ticket's public message ids, oldest first, as the desk holds them."""
+    return {
+        str(t.id): [
+            m.id
+            for m in sorted(fake.store.messages_of(t), key=lambda m: (m.created_at, m.id))
+            if not m.internal
+        ]
+        for t in fake.store.iter_tickets()
+    }
+
+
+def messages_by_ticket(p: Any) -> dict[str, list[str]]:
+    rows = query(
+        p,
+        "SELECT t.id, m.id FROM tickets__messages m JOIN tickets t ON m._dlt_parent_id = t._dlt_id "
+        "ORDER BY t.id, m._dlt_list_idx",
+    )
+    got: dict[str, list[str]] = {}
+    for ticket_id, message_id in rows:
+        got.setdefault(ticket_id, []).append(message_id)
+    return got
+
+
 def assert_no_token(root: Path, token: str, *texts: str) -> None:
     secret = token.removeprefix("hd_").encode()
     assert len(secret) > 8
@@ -184,7 +208,7 @@ def test_runs_load_everything_then_only_the_new_and_changed_and_a_failed_run_los
 
 
 @pytest.mark.parametrize("fake", [60], indirect=True)  # whole tickets: one request each
-def test_full_tickets_with_messages_after_a_partial_run_and_then_another_desk(
+def test_full_tickets_with_messages_after_a_partial_run_a_refresh_and_then_another_desk(
     home: Path, tmp_path: Path, fake: FakeDesk
 ) -> None:
     token = fake.mint_token({"tickets:read"})
@@ -198,30 +222,24 @@ def test_full_tickets_with_messages_after_a_partial_run_and_then_another_desk(
     # dlt runs the resources on its own event loop, in a thread; blockbuster raises on
     # any blocking call made there (dlt's own file work runs on the main thread).
     with blockbuster_ctx():
-        p.run(headoni_source(**source))
+        p.run(headoni_source(**source, refresh=True))
     assert loaded_rows(p, "tickets") == 60  # the first page again (merged) and the rest
     assert table_rows(p) == store_rows(fake)
     assert query(p, "SELECT count(*), count(DISTINCT id) FROM tickets WHERE department__name IS NOT NULL") == [
         (60, 60)
     ]
-    public = {
-        str(t.id): [
-            m.id
-            for m in sorted(fake.store.messages_of(t), key=lambda m: (m.created_at, m.id))
-            if not m.internal
-        ]
-        for t in fake.store.iter_tickets()
-    }
-    rows = query(
-        p,
-        "SELECT t.id, m.id FROM tickets__messages m JOIN tickets t ON m._dlt_parent_id = t._dlt_id "
-        "ORDER BY t.id, m._dlt_list_idx",
-    )
-    got: dict[str, list[str]] = {}
-    for ticket_id, message_id in rows:
-        got.setdefault(ticket_id, []).append(message_id)
-    assert got == public  # public messages only, oldest first, each once
+    assert messages_by_ticket(p) == public_messages(fake)  # public only, oldest first, each once
     assert not query(p, "SELECT 1 FROM tickets__messages WHERE body_md LIKE 'INTERNAL NOTE%'")
+
+    # A refresh fetches whole only the ticket that changed, and replaces its messages.
+    changed = fake.store.all_ids_desc()[40]
+    fake.edit_ticket(changed, subject="Changed, fetched whole again")
+    before = fake.count("get_ticket")
+    p.run(headoni_source(**source, refresh=True))
+    assert fake.count("get_ticket") - before == 1
+    assert loaded_rows(p, "tickets") == 1
+    assert table_rows(p) == store_rows(fake)
+    assert messages_by_ticket(p) == public_messages(fake)
 
     # The same pipeline pointed at another desk: its cursor is its own, so none of its
     # tickets is skipped for being older than the first desk's newest.
@@ -231,6 +249,13 @@ def test_full_tickets_with_messages_after_a_partial_run_and_then_another_desk(
         p.run(headoni_source(desk="globex", token=other.mint_token({"tickets:read"}), base_url=other.base_url))
     assert loaded_rows(p, "tickets") == 120
     assert query(p, "SELECT count(*) FROM tickets") == [(180,)]
+
+
+def test_the_module_names_one_documented_source() -> None:
+    import headoni_async.dlt as module
+
+    assert module.__all__ == ["headoni_source"]
+    assert "Raises:" in (module.headoni_source.__doc__ or "")
 
 
 @pytest.mark.parametrize(
