@@ -380,7 +380,6 @@ digit_ids = st.from_regex(r"0{0,2}[0-9]{1,4}", fullmatch=True)
 def test_order_check_is_the_numeric_order(ids: list[str], cursor: str | None, nxt: str | None) -> None:
     from headoni_async._models import TicketPage, decode_page
     from headoni_async._pager import _check_order
-    from tests.test_models import SUMMARY
 
     summary = decode_page({"tickets": [{**SUMMARY, "id": "1"}], "nextCursor": None}).tickets[0]
     page = TicketPage(tuple(attrs.evolve(summary, id=i) for i in ids), nxt)
@@ -410,7 +409,6 @@ def test_order_check_is_the_numeric_order(ids: list[str], cursor: str | None, nx
 def test_order_check_cases(ids: list[str], cursor: str | None, nxt: str | None, ok: bool) -> None:
     from headoni_async._models import TicketPage, decode_page
     from headoni_async._pager import _check_order
-    from tests.test_models import SUMMARY
 
     summary = decode_page({"tickets": [{**SUMMARY, "id": "1"}], "nextCursor": None}).tickets[0]
     page = TicketPage(tuple(attrs.evolve(summary, id=i) for i in ids), nxt)
