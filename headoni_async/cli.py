@@ -43,6 +43,7 @@ from ._errors import (
 from ._export import ExportProgress, ExportResult, export_tickets
 from ._models import Ticket, to_api_json
 from ._sync import SyncProgress, SyncResult, sync_desk
+from ._terminal import json_terminal_safe, terminal_safe
 
 __all__ = ["main"]
 
@@ -153,7 +154,7 @@ def _explain(exc: HeadoniError, desk: str | None) -> str:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"headoni: error: {message}", file=sys.stderr)
+    print(f"headoni: error: {terminal_safe(message)}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -178,7 +179,7 @@ def _human_ticket(t: Ticket) -> str:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(to_api_json(value), ensure_ascii=False, indent=2))
+    print(json_terminal_safe(json.dumps(to_api_json(value), ensure_ascii=False, indent=2)))
 
 
 # ---------------------------------------------------------------- commands
@@ -398,7 +399,7 @@ async def _ticket(args: argparse.Namespace) -> int:
                 else args.id_or_number
             )
             ticket = await desk.get_ticket(key)
-            _print_json(ticket) if args.json else print(_human_ticket(ticket))
+            _print_json(ticket) if args.json else print(terminal_safe(_human_ticket(ticket)))
             return 0
         created = await desk.create_ticket(
             email=args.email,
@@ -413,8 +414,10 @@ async def _ticket(args: argparse.Namespace) -> int:
             _print_json(created)
         else:
             print(
-                f"created #{created.number} (id {created.id}) "
-                f"for {created.requester.email}: {created.subject}"
+                terminal_safe(
+                    f"created #{created.number} (id {created.id}) "
+                    f"for {created.requester.email}: {created.subject}"
+                )
             )
         return 0
 
@@ -429,7 +432,7 @@ async def _listing(args: argparse.Namespace) -> int:
                 flags = ", ".join(
                     f for f, on in (("default", d.is_default), ("private", not d.is_public_to_users)) if on
                 )
-                print(f"{d.id}  {d.name}" + (f"  ({flags})" if flags else ""))
+                print(terminal_safe(f"{d.id}  {d.name}" + (f"  ({flags})" if flags else "")))
         else:
             types = await desk.ticket_types()
             if args.json:
@@ -438,7 +441,7 @@ async def _listing(args: argparse.Namespace) -> int:
                 flags = ", ".join(
                     f for f, on in (("default", t.is_default), ("internal", t.is_internal)) if on
                 )
-                print(f"{t.id}  {t.name}" + (f"  ({flags})" if flags else ""))
+                print(terminal_safe(f"{t.id}  {t.name}" + (f"  ({flags})" if flags else "")))
     return 0
 
 
