@@ -452,18 +452,19 @@ def test_two_exports_to_one_target_at_once(
 
 @pytest.mark.headoni_fake(tickets=2000, seed=5, latency=0.02)
 def test_killed_at_random_moments_then_resumed_loses_and_repeats_nothing(env: FakeDesk, out: Path) -> None:
-    rng = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "") + str(time.time_ns()))
-    for _ in range(3):
+    moments = [round(random.uniform(0.3, 0.9), 3) for _ in range(3)]
+    for moment in moments:
         proc = _spawn(out, "--resume")
-        time.sleep(rng.uniform(0.3, 0.9))
+        time.sleep(moment)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert proc.stderr is not None
         proc.stderr.close()
         done = out.read_bytes()
-        assert done == OLD or _ids(out) == env.store.all_ids_desc()  # never anything in between
+        # Never anything in between. (The moments are in the message, to replay a failure.)
+        assert done == OLD or _ids(out) == env.store.all_ids_desc(), moments
     assert main(["export", "--out", str(out), "--resume"]) == 0
-    assert _ids(out) == env.store.all_ids_desc()
+    assert _ids(out) == env.store.all_ids_desc(), moments
 
 
 @pytest.mark.headoni_fake(tickets=3000, seed=5, latency=0.03)
@@ -585,3 +586,13 @@ def test_symlinks_planted_beside_the_target_are_never_written_through(
     assert run_cli(["export", "--out", str(out), "--restart"]) == 1
     assert "t.jsonl.lock" in _one_line(capsys.readouterr().err)
     assert victim.read_bytes().count(b"\n") == 200  # what it held, untouched
+
+
+@pytest.mark.headoni_fake(tickets=0)
+def test_an_empty_desk_exports_an_empty_file(
+    env: FakeDesk, out: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert main(["export", "--out", str(out)]) == 0
+    assert out.read_bytes() == b"" and b"exported 0 tickets in 1 pages" in capsysbinary.readouterr().err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["t.jsonl"]
+    assert main(["export"]) == 0 and capsysbinary.readouterr().out == b""
