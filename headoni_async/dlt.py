@@ -112,6 +112,7 @@ def _headoni(
     ``HeadoniError`` as its cause; nothing of that run is committed.
     """
     connect = _Connect(desk, token, base_url, retry, timeouts)
+    del token  # only in `connect` from here on, whose repr hides it: not a traceback local
     slug = connect.open().desk  # checks every argument now; it opens no session, so no I/O
     _check_count("page_size", page_size, 100)
     _check_count("concurrency", concurrency, None)

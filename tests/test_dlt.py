@@ -189,6 +189,7 @@ def test_runs_load_everything_then_only_the_new_and_changed_and_a_failed_run_los
     with pytest.raises(PipelineStepFailed) as failed:
         run()
     assert _caused_by(failed.value, ServerError)
+    assert frame_leaks(failed.value, token) == []  # what an error tracker would capture
     assert cursor() == before  # the failed run committed no state...
     assert query(p, "SELECT count(*) FROM tickets") == [(280,)]  # ...and loaded no row
     fake.clear_faults()
@@ -276,6 +277,8 @@ def test_bad_arguments_fail_when_the_source_is_made(
     with pytest.raises(error) as bad:
         headoni_source(**arguments)
     assert "bad token" not in str(bad.value)
+    # Not in this module's frames (dlt's argument binding and the desk's own checks are theirs).
+    assert [leak for leak in frame_leaks(bad.value, arguments["token"]) if leak.startswith("_headoni(")] == []
     assert fake.count() == 0
 
 
@@ -364,6 +367,41 @@ def test_writable_hands_back_the_same_record_when_nothing_needs_it() -> None:
     odd = {"id": "2", "n": [1, {"a": 2**64}]}
     fixed = _writable(odd)
     assert fixed == {"id": "2", "n": [1, {"a": str(2**64)}]} and odd["n"][1]["a"] == 2**64  # a copy
+
+
+def frame_leaks(exc: BaseException, token: str) -> list[str]:
+    """Where the token shows in the exception chain's text or in the locals of its
+    traceback frames (outside this file, whose own locals hold it)."""
+    secret = token.removeprefix("hd_")
+    found = []
+    stack: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        stack += [current.__cause__, current.__context__]
+        if secret in str(current) or secret in repr(current):
+            found.append(f"{type(current).__name__} text")
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename != __file__:
+                found += [
+                    f"{frame.f_code.co_name}() local {name}"
+                    for name, value in frame.f_locals.items()
+                    if secret in _shown(value)
+                ]
+            tb = tb.tb_next
+    return found
+
+
+def _shown(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a repr that fails shows nothing
+        return ""
 
 
 def _caused_by(exc: BaseException, cls: type[BaseException]) -> bool:
