@@ -299,8 +299,8 @@ class _FileOutput:
 
     def _create(self) -> None:
         files = self.files
-        try:  # never more readable than the file it will replace
-            mode = stat.S_IMODE(files.target.stat().st_mode)
+        try:  # never more readable than the file it will replace (its owner may always write it)
+            mode = stat.S_IMODE(files.target.stat().st_mode) | stat.S_IRUSR | stat.S_IWUSR
         except FileNotFoundError:
             mode = 0o666
         fd = os.open(files.partial, _CREATE, mode)  # the umask still applies
@@ -387,11 +387,18 @@ class _FileOutput:
         The checkpoint goes first: a crash after that leaves the old target
         and a stray partial file, which the next run overwrites."""
         assert self._sink is not None
+        files = self.files
+        with contextlib.suppress(FileNotFoundError):  # the target's own mode, exactly
+            os.chmod(files.partial, stat.S_IMODE(files.target.stat().st_mode))
         self._sink.flush()
         os.fsync(self._sink.fileno())
-        self.files.checkpoint.unlink()
-        os.replace(self.files.partial, self.files.target)
-        _sync_dir(self.files.target.parent)
+        files.checkpoint.unlink()
+        try:
+            os.replace(files.partial, files.target)
+        except BaseException:
+            self._save(self.written)  # not replaced after all: still resumable
+            raise
+        _sync_dir(files.target.parent)
 
     def close(self) -> None:
         """Close the partial file and release the lock. Idempotent."""

@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -596,3 +597,32 @@ def test_an_empty_desk_exports_an_empty_file(
     assert out.read_bytes() == b"" and b"exported 0 tickets in 1 pages" in capsysbinary.readouterr().err
     assert sorted(p.name for p in out.parent.iterdir()) == ["t.jsonl"]
     assert main(["export"]) == 0 and capsysbinary.readouterr().out == b""
+
+
+async def test_a_target_that_cannot_be_replaced_at_the_end_stays_resumable(
+    headoni_fake_desk: FakeDesk, tmp_path: Path
+) -> None:
+    fake = headoni_fake_desk
+    out = tmp_path / "t.jsonl"
+
+    def on_page(progress: Any) -> None:
+        if progress.pages == 3:  # the last page: the target turns into a folder
+            out.mkdir()
+
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        with pytest.raises(IsADirectoryError):
+            await export_tickets(desk, out, on_page=on_page, checkpoint_every=0)
+        assert _saved(out) == 250
+        out.rmdir()
+        result = await export_tickets(desk, out, resume=True)
+    assert result.tickets == 0 and _ids(out) == fake.store.all_ids_desc()
+    assert fake.count("list_tickets") == 3 + 1  # one empty page below the last ticket, nothing again
+
+
+def test_a_read_only_target_keeps_its_mode_and_can_be_resumed(
+    env: FakeDesk, out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out.chmod(0o400)
+    _unfinished(env, out, capsys)
+    assert main(["export", "--out", str(out), "--resume"]) == 0
+    assert _ids(out) == env.store.all_ids_desc() and stat.S_IMODE(out.stat().st_mode) == 0o400
