@@ -336,10 +336,10 @@ class AsyncDesk:
 
         async def attempt(remaining: float) -> Any:
             nonlocal sent, status
-            sent += 1
             status = None
             if shared.closed:
                 raise self._closed_during(route)
+            sent += 1
             if trace is not None:
                 trace.request(sent)
             try:

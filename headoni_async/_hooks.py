@@ -86,8 +86,9 @@ class Hooks:
         on_response: an attempt ended, with a ``status`` or an ``error``.
         on_retry: a retry was scheduled after a failed attempt (``wait``).
         on_call_end: the call is over: its last ``status`` or its ``error``,
-            the number of sends, the total ``elapsed``. Always called once per
-            call that reached ``on_request``, cancellation included
+            the number of sends (0 when none was made, e.g. ``DeskClosed``),
+            the total ``elapsed``. Called exactly once for every call that
+            passed its local checks, cancellation included
             (``error="CancelledError"``).
 
     Raises:

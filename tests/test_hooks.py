@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from headoni_async import AsyncDesk, Hooks, InvalidArgumentType, RequestEvent, TicketNotFound
+from headoni_async import AsyncDesk, DeskClosed, Hooks, InvalidArgumentType, RequestEvent, TicketNotFound
 from headoni_async._hooks import HookSet, api_template
 from headoni_async.testing import FakeDesk, Fault
 
@@ -174,3 +174,21 @@ async def test_a_failing_hook_never_changes_the_outcome(fake: FakeDesk, caplog: 
         fake.inject(Fault.reset(), route="departments", on=1)
         assert await desk.departments()
     assert caplog.text.count("hook raised ValueError") == 6
+
+
+async def test_a_call_on_a_desk_closed_mid_retry_ends_with_its_true_send_count(
+    recorded: tuple[AsyncDesk, Recorder], fake: FakeDesk
+) -> None:
+    desk, recorder = recorded
+    numbers = [t.number for t in fake.store.iter_tickets()][:1]
+    fake.inject(Fault.latency(5), route="get_ticket", on=1)
+    task = asyncio.ensure_future(desk.get_ticket(numbers[0]))
+    async with asyncio.timeout(5):
+        while fake.count("get_ticket") < 1:  # noqa: ASYNC110 - the fake counts requests; it has no event for it
+            await asyncio.sleep(0.005)
+    await desk.close()
+    with pytest.raises(DeskClosed):
+        await task
+    kind, end = recorder.events[-1]
+    assert kind == "end" and end.error == "DeskClosed" and end.attempt == 1
+    assert [k for k, _ in recorder.events].count("request") == 1
