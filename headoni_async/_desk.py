@@ -90,7 +90,10 @@ class AsyncDesk:
             fake desk at ``http://127.0.0.1:8080/api/v1``); plain http is
             allowed only on loopback hosts.
         retry: the ``RetryPolicy``. timeouts: the per-attempt ``Timeouts``.
-        max_connections: the pool's size (connections kept alive and reused).
+        max_connections: the pool's size (connections kept alive and reused),
+            and so the most requests this desk and its views run at once (with
+            an injected ``session`` too). A request waits at most
+            ``Timeouts.pool`` for one, then fails with ``PoolTimeout``.
         session: an ``aiohttp.ClientSession`` to use as is; it is never closed
             by the desk. With it, aiohttp's own single re-send of an idempotent
             request on a stale keep-alive connection stays on, and the
@@ -118,7 +121,9 @@ class AsyncDesk:
 
     Raises:
         InvalidArgument: a bad slug, token, base_url, scope or limit (a ``ValueError``).
-        InvalidArgumentType: an argument of the wrong type (a ``TypeError``).
+        InvalidArgumentType: an argument of the wrong type (a ``TypeError``),
+            ``hooks`` that are not ``Hooks`` values, or a ``rate_limit`` that is
+            neither a ``RateLimit`` nor an int.
     """
 
     def __init__(
