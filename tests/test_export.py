@@ -626,3 +626,18 @@ def test_a_read_only_target_keeps_its_mode_and_can_be_resumed(
     _unfinished(env, out, capsys)
     assert main(["export", "--out", str(out), "--resume"]) == 0
     assert _ids(out) == env.store.all_ids_desc() and stat.S_IMODE(out.stat().st_mode) == 0o400
+
+
+def test_two_names_for_one_file_share_its_lock(
+    env: FakeDesk, out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from headoni_async._export import ExportFiles
+    from headoni_async._filelock import exclusive_lock
+
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(out)
+    with exclusive_lock(ExportFiles.beside(out).lock, "the test"):  # as another run would
+        assert run_cli(["export", "--out", str(link)]) == 1
+        assert "another run is working on" in _one_line(capsys.readouterr().err)
+    assert out.read_bytes() == OLD and env.count() == 0
+    assert not (tmp_path / "t.jsonl.lock").exists()  # removed when released
