@@ -34,6 +34,9 @@ __all__ = [
 INTERN_LIMIT: Final = 1024
 """How many distinct statuses are shared before the cache starts over."""
 
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
 
 @attrs.frozen
 class SummaryModels:
@@ -194,7 +197,10 @@ def summary_hooks(generic: Callable[[Any, Any], Any], models: SummaryModels) -> 
             set_name(requester_obj, requester.name)
             summary = new(TicketSummary)
             set_id(summary, t.id)
-            set_number(summary, t.number)
+            number = t.number
+            if not _INT64_MIN <= number <= _INT64_MAX:  # past 64 bits: the ordinary path decides
+                raise OverflowError(f"{number} is past 64 bits")
+            set_number(summary, number)
             set_subject(summary, t.subject)
             priority = t.priority
             set_priority(summary, priorities.get(priority, priority))
