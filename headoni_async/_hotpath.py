@@ -254,9 +254,11 @@ def struct_page_hook(
 
 
 def load_page_structs() -> tuple[type[Any] | None, Callable[[bytes], Any] | None]:
-    """The msgspec page struct and its decoder, or ``(None, None)`` without msgspec."""
+    """The msgspec page struct and its decoder, or ``(None, None)`` without a
+    usable msgspec: not installed (the speedups extra is optional), or one too
+    old for the structs (before 0.10), which must not break the import."""
     try:
         from ._page_structs import PageStruct, decode_page_struct
-    except ImportError:  # msgspec (the speedups extra) is optional
+    except Exception:  # noqa: BLE001 - any msgspec we cannot use means the ordinary path
         return None, None
     return PageStruct, decode_page_struct

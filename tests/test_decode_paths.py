@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
+import types
 from datetime import UTC
 from typing import Any
 
@@ -330,6 +332,17 @@ def _check_same(body: bytes) -> TicketPage | None:
 def _page_body(tickets: list[Any], cursor: Any = "1", *, ascii_only: bool = True) -> bytes:
     text = json.dumps({"tickets": tickets, "nextCursor": cursor}, ensure_ascii=ascii_only)
     return text.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("msgspec_module", [None, types.ModuleType("msgspec")], ids=["absent", "too old"])
+def test_without_a_usable_msgspec_the_ordinary_path_is_taken(
+    msgspec_module: types.ModuleType | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None in sys.modules makes the import fail; an empty module stands for a
+    # msgspec without what the structs use (0.9 has no forbid_unknown_fields).
+    monkeypatch.setitem(sys.modules, "msgspec", msgspec_module)
+    monkeypatch.delitem(sys.modules, "headoni_async._page_structs", raising=False)
+    assert _hotpath.load_page_structs() == (None, None)
 
 
 @needs_msgspec
