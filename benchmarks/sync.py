@@ -3,6 +3,7 @@
     python -m benchmarks.sync                  # requests per scenario on a 100,000-ticket desk
     python -m benchmarks.sync --time           # also: first sync vs export, wall time and peak RSS
     python -m benchmarks.sync --kills 50       # also: SIGKILL a sync 50 times at random, rerun, compare
+    python -m benchmarks.sync --only-time      # just the time and RSS comparison
 
 Requests are counted at the server (``FakeDesk.count``), so retries or hidden
 re-sends would show. Time and peak RSS come from ``/usr/bin/time -v`` around
@@ -77,17 +78,18 @@ async def requests(tickets: int, db: Path) -> None:
             )
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True, check=True
     )
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    assert wall is not None and rss is not None, proc.stderr
+    cpu = [float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)]
+    assert wall is not None and rss is not None and len(cpu) == 2, proc.stderr
     hours, minutes, seconds = wall.groups()
     elapsed = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
     summary = proc.stderr.strip().splitlines()[0]
-    return elapsed, int(rss.group(1)) // 1024, summary
+    return elapsed, sum(cpu), int(rss.group(1)) // 1024, summary
 
 
 def _serve(tickets: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -115,11 +117,14 @@ def time_vs_export(tickets: int, folder: Path) -> None:
         for _ in range(2):  # interleaved, twice
             db = folder / f"t{time.monotonic_ns()}.db"
             out = folder / f"t{time.monotonic_ns()}.jsonl"
-            s_time, s_rss, s_line = _timed([*cli, "sync", "--db", str(db)], env)
-            e_time, e_rss, e_line = _timed([*cli, "export", "--out", str(out)], env)
-            print(f"first sync of {tickets}: {s_time:.1f} s, peak RSS {s_rss} MB  ({s_line})")
-            print(f"export of {tickets}:     {e_time:.1f} s, peak RSS {e_rss} MB  ({e_line})")
-            print(f"  sync/export: time {s_time / e_time:.2f}x, RSS {s_rss / e_rss:.2f}x")
+            s_time, s_cpu, s_rss, s_line = _timed([*cli, "sync", "--db", str(db)], env)
+            e_time, e_cpu, e_rss, e_line = _timed([*cli, "export", "--out", str(out)], env)
+            print(f"first sync of {tickets}: {s_time:.1f} s, CPU {s_cpu:.1f} s, peak RSS {s_rss} MB")
+            print(f"  ({s_line})")
+            print(f"export of {tickets}:     {e_time:.1f} s, CPU {e_cpu:.1f} s, peak RSS {e_rss} MB")
+            print(f"  ({e_line})")
+            ratios = f"time {s_time / e_time:.2f}x, CPU {s_cpu / e_cpu:.2f}x, RSS {s_rss / e_rss:.2f}x"
+            print(f"  sync/export: {ratios}")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
@@ -199,11 +204,13 @@ def main() -> None:
     parser.add_argument("--time", action="store_true")
     parser.add_argument("--kills", type=int, default=0)
     parser.add_argument("--kill-tickets", type=int, default=2000)
+    parser.add_argument("--only-time", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        asyncio.run(requests(args.tickets, folder / "requests.db"))
-        if args.time:
+        if not args.only_time:
+            asyncio.run(requests(args.tickets, folder / "requests.db"))
+        if args.time or args.only_time:
             time_vs_export(args.tickets, folder)
         if args.kills:
             kills(args.kills, args.kill_tickets, folder)
