@@ -93,9 +93,8 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]
 
 
 def _serve(tickets: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    port = 20000 + random.randrange(20000)
-    server = subprocess.Popen(
-        [*CLI, "fake-desk", "--port", str(port), "--tickets", str(tickets)],
+    server = subprocess.Popen(  # port 0: a free port, printed in its export line
+        [*CLI, "fake-desk", "--port", "0", "--tickets", str(tickets)],
         stdout=subprocess.PIPE,
         text=True,
     )
