@@ -83,6 +83,11 @@ CREATE TABLE sync_state (
     last_sync_at    TEXT,
     last_refresh_at TEXT
 );
+-- Tickets the --refresh walk under way did not find where it looked: marked
+-- deleted when that walk completes, then forgotten.
+CREATE TABLE sync_unlisted (
+    id TEXT PRIMARY KEY
+);
 """
 _POSITIONS: Final = ("high_water", "walk_top", "walk_cursor", "refresh_cursor")
 _STATE_COLUMNS: Final = (
@@ -134,16 +139,20 @@ class PageWrite:
     ``summaries``: the page's rows (see ``summary_row``), written when new or
     changed. ``wholes``:
     ``(id, ticket JSON, its updatedAt)``. ``gone``: a range of ids
-    ``(above, below)`` (exclusive; ``None`` is open) the server listed
-    completely: rows in it not in ``listed`` are marked deleted. ``vanished``:
-    ids the server answered 404 for, marked deleted. ``state``: state columns
-    to set in the same transaction.
+    ``(above, below)`` (exclusive; ``None`` is open) that a refresh page
+    listed completely: rows in it not in ``listed`` are remembered as
+    unlisted (a range open above starts a new refresh and forgets the
+    earlier ones). ``complete``: this page ends a refresh walk, so every
+    ticket it left unlisted is marked deleted. ``vanished``: ids the server
+    answered 404 for, marked deleted at once. ``state``: state columns to
+    set in the same transaction.
     """
 
     summaries: Sequence[tuple[Any, ...]] = ()
     wholes: Sequence[tuple[str, str, str | None]] = ()
     listed: frozenset[str] = frozenset()
     gone: tuple[str | None, str | None] | None = None
+    complete: bool = False
     vanished: Sequence[str] = ()
     state: Mapping[str, str | None] = attrs.field(factory=dict)
 
@@ -358,6 +367,7 @@ def _prepare(conn: sqlite3.Connection, db: Path, desk: str, base_url: str, reset
             if not isinstance(row[name], str):
                 values[name] = None
         _set_state(conn, values)
+        conn.execute("DELETE FROM sync_unlisted")
         row.update(values)
     try:
         return validate_state(row)
@@ -443,14 +453,24 @@ def write_page(conn: sqlite3.Connection, page: PageWrite, now: str) -> Written:
         )
         deleted = 0
         if page.gone is not None:
-            where, params = id_range_sql(*page.gone)
+            above, below = page.gone
+            if below is None:  # the first page of a refresh walk from the top
+                conn.execute("DELETE FROM sync_unlisted")
+            where, params = id_range_sql(above, below)
             listed = sorted(page.listed)
             marks = ",".join("?" * len(listed))
+            conn.execute(
+                "INSERT OR IGNORE INTO sync_unlisted (id) SELECT id FROM tickets "  # noqa: S608 - placeholders and fixed SQL only
+                f"WHERE deleted_at IS NULL AND ({where})" + (f" AND id NOT IN ({marks})" if listed else ""),
+                [*params, *listed],
+            )
+        if page.complete:
             deleted = conn.execute(
-                f"UPDATE tickets SET deleted_at = ? WHERE deleted_at IS NULL AND ({where})"  # noqa: S608 - placeholders and fixed SQL only
-                + (f" AND id NOT IN ({marks})" if listed else ""),
-                [now, *params, *listed],
+                "UPDATE tickets SET deleted_at = ? WHERE deleted_at IS NULL "
+                "AND id IN (SELECT id FROM sync_unlisted)",
+                (now,),
             ).rowcount
+            conn.execute("DELETE FROM sync_unlisted")
         vanished = 0
         for tid in page.vanished:
             vanished += conn.execute(

@@ -94,8 +94,9 @@ async def sync_desk(
     missing), fetching only what is new since the last run.
 
     ``refresh`` also walks every summary: tickets whose ``updatedAt`` changed
-    are rewritten, tickets no longer listed get ``deleted_at`` (rows are never
-    removed), tickets listed again get it cleared. ``full`` keeps whole
+    are rewritten; tickets a complete refresh walk no longer listed get
+    ``deleted_at`` when it completes (rows are never removed); tickets listed
+    again get it cleared. An interrupted refresh goes on where it stopped. ``full`` keeps whole
     tickets (with messages) for every new or changed ticket, ``concurrency``
     at a time; unchanged tickets are not fetched again. ``reset_state``
     forgets where earlier walks stopped (after ``SyncStateDamaged``): this run
@@ -244,12 +245,13 @@ class _Run:
                 pairs = list(zip(page.tickets, page.records, strict=True))
                 below = page.next_cursor
                 done = below is None
-                # The page lists every ticket between `below` and `above`:
-                # a stored ticket in that range that it does not list is gone.
+                # The page lists every ticket between `below` and `above`: a
+                # stored ticket in that range that it does not list is noted,
+                # and marked deleted when this walk completes.
                 page_state: dict[str, str | None] = {"refresh_cursor": below}
                 if done:
                     page_state["last_refresh_at"] = db.now_iso()
-                await self._apply(pairs, state=page_state, gone=(below, above))
+                await self._apply(pairs, state=page_state, gone=(below, above), complete=done)
                 above = below
         await self.settle()
         self.refreshed = above is None
@@ -260,6 +262,7 @@ class _Run:
         *,
         state: Mapping[str, str | None],
         gone: tuple[str | None, str | None] | None = None,
+        complete: bool = False,
     ) -> None:
         rows = [db.summary_row(record, json_dumps(record)) for _, record in pairs]
         wholes: list[tuple[str, str, str | None]] = []
@@ -278,6 +281,7 @@ class _Run:
             wholes=wholes,
             listed=frozenset(row[0] for row in rows),
             gone=gone,
+            complete=complete,
             vanished=vanished,
             state=state,
         )
