@@ -25,8 +25,9 @@ itself: a run that fails part-way commits nothing, and the next run loads
 what the failed one did not (merging on ``id``, so nothing twice).
 """
 
+import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -119,9 +120,14 @@ def _headoni(
 
     async def tickets() -> AsyncIterator[Rows]:
         state = dlt.current.resource_state("tickets").setdefault("desks", {}).setdefault(slug, {})
-        async for rows in _ticket_rows(connect, state, full=full, refresh=refresh, page_size=page_size,
-                                       concurrency=concurrency):
-            yield rows
+        pages = _ticket_rows(
+            connect, state, full=full, refresh=refresh, page_size=page_size, concurrency=concurrency
+        )
+        # Closing this generator (dlt does when it stops early) closes the walk and its desk
+        # then and there, not whenever the loop finalizes it.
+        async with contextlib.aclosing(pages):
+            async for rows in pages:
+                yield rows
 
     async def departments() -> AsyncIterator[Rows]:
         async with connect.open() as client:
@@ -157,7 +163,7 @@ async def _ticket_rows(
     refresh: bool,
     page_size: int,
     concurrency: int,
-) -> AsyncIterator[Rows]:
+) -> AsyncGenerator[Rows, None]:
     """The ticket rows of one run, page by page, and the state for the next.
 
     ``state["last_id"]`` (a digit string, compared as a number) moves only
