@@ -11,6 +11,7 @@ import re
 import types
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -254,3 +255,11 @@ def test_created_ticket_requester_and_enums_match() -> None:
     assert set(created["properties"]) <= {_camel(a.name) for a in attrs.fields(_models.Requester)}
     for name, cls in ENUMS.items():
         assert {m.value for m in cls} == set(SCHEMAS[name]["enum"]), name
+
+
+def test_the_readme_example() -> None:
+    # README, "The fake desk, for your tests", run as written.
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    match = re.search(r"<!-- readme-test: openapi -->\n```python\n(.*?)```", text, re.S)
+    assert match, "no readme-test block 'openapi' in the README"
+    exec(compile(match.group(1), "README.md:openapi", "exec"), {"__name__": "readme_openapi"})  # noqa: S102 - our own README
