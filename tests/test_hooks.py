@@ -139,7 +139,7 @@ async def test_failures_and_cancellation_end_the_call(recorded: tuple[AsyncDesk,
     with pytest.raises(TicketNotFound):
         await desk.get_ticket(999999)
     assert recorder.kinds()[-1] == ("end", 1, 404, "TicketNotFound")
-    fake.inject(Fault.latency(5), route="ticket_types", on=1)
+    fake.inject(Fault.latency(0.3), route="ticket_types", on=1)
     task = asyncio.ensure_future(desk.ticket_types())
     async with asyncio.timeout(5):
         while fake.count("ticket_types") < 1:  # noqa: ASYNC110 - the fake counts requests; it has no event for it
@@ -181,7 +181,7 @@ async def test_a_call_on_a_desk_closed_mid_retry_ends_with_its_true_send_count(
 ) -> None:
     desk, recorder = recorded
     numbers = [t.number for t in fake.store.iter_tickets()][:1]
-    fake.inject(Fault.latency(5), route="get_ticket", on=1)
+    fake.inject(Fault.latency(0.3), route="get_ticket", on=1)
     task = asyncio.ensure_future(desk.get_ticket(numbers[0]))
     async with asyncio.timeout(5):
         while fake.count("get_ticket") < 1:  # noqa: ASYNC110 - the fake counts requests; it has no event for it

@@ -225,19 +225,19 @@ async def test_cancelled_callers_leak_no_slot(fake: FakeDesk) -> None:
     # Cancelled while waiting for a slot, for a start or during the send: the
     # slots all come back, so later calls still get through at the limit.
     number = next(fake.store.iter_tickets()).number
-    limit = RateLimit(requests=5, per=0.2, burst=2)
+    limit = RateLimit(requests=5, per=0.1, burst=2)
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=limit) as desk:
-        fake.inject(Fault.latency(0.05), route="get_ticket")
+        fake.inject(Fault.latency(0.02), route="get_ticket")
         calls = [asyncio.ensure_future(desk.get_ticket(number)) for _ in range(30)]
-        await asyncio.sleep(0.07)
+        await asyncio.sleep(0.03)
         for call in calls[::2]:
             call.cancel()
         done = await asyncio.gather(*calls, return_exceptions=True)
         cancelled = [d for d in done[::2] if isinstance(d, asyncio.CancelledError)]
-        assert len(cancelled) >= 10  # most were still waiting (a few had finished)
+        assert len(cancelled) >= 8  # most were still waiting (a few had finished)
         assert all(getattr(d, "number", None) == number for d in done[1::2])
         async with asyncio.timeout(5):  # would hang if a slot were lost
             for _ in range(3):
                 await asyncio.gather(*(desk.get_ticket(number) for _ in range(5)))
     times = [r.received_at for r in fake.requests]
-    assert _busiest_window(times, 0.2) <= 5
+    assert _busiest_window(times, 0.1) <= 5

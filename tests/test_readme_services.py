@@ -78,7 +78,7 @@ async def test_the_bot_recipe_answers_within_its_deadline(env: FakeDesk) -> None
         lines = reply.splitlines()
         assert [line.split()[0] for line in lines] == [f"[#{numbers[0]}]", f"[#{numbers[1]}]"]
         assert await bot["answer"](desk, "what about #424242?") == "I know no such ticket."
-        fake.inject(Fault.latency(10), route="get_ticket")
+        fake.inject(Fault.latency(0.6), route="get_ticket")
         assert "slow to answer" in await bot["answer"](desk, f"#{numbers[0]} please", deadline=0.3)
 
 
