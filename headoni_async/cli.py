@@ -19,10 +19,12 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._cli_args import EPILOG, VERSION_TEXT, accept_global_options_everywhere, int_in
 from ._config import RetryPolicy
 from ._desk import AsyncDesk
 from ._errors import (
@@ -41,7 +43,7 @@ from ._errors import (
     Unauthenticated,
 )
 from ._export import ExportProgress, ExportResult, export_tickets
-from ._models import Ticket, to_api_json
+from ._models import Ticket, TicketSummary, to_api_json
 from ._sync import SyncProgress, SyncResult, sync_desk
 from ._terminal import json_terminal_safe, terminal_safe
 
@@ -53,21 +55,32 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="headoni", description="Headoni support-desk API client.")
-    parser.add_argument("--desk", default=os.environ.get("HEADONI_DESK"), help="desk slug (env HEADONI_DESK)")
+    parser = argparse.ArgumentParser(
+        prog="headoni",
+        description="Headoni support-desk API client.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=VERSION_TEXT)
+    parser.add_argument(
+        "--desk", default=os.environ.get("HEADONI_DESK"), metavar="SLUG", help="desk slug (env HEADONI_DESK)"
+    )
     parser.add_argument("--token", help="API token (env HEADONI_TOKEN; prefer the environment)")
     parser.add_argument(
-        "--base-url", default=os.environ.get("HEADONI_BASE_URL"), help="API base URL (env HEADONI_BASE_URL)"
+        "--base-url",
+        default=os.environ.get("HEADONI_BASE_URL"),
+        metavar="URL",
+        help="API base URL (env HEADONI_BASE_URL), e.g. a local fake desk; --desk is then optional",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request (never the token)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     export = sub.add_parser("export", help="write every ticket as JSON Lines, resumably")
     export.add_argument("--status", help="keyword (open, awaiting_reply, resolved, closed) or status id")
-    export.add_argument("--requester-email")
+    export.add_argument("--requester-email", help="only tickets of this requester (exact email)")
     export.add_argument("--full", action="store_true", help="whole tickets with messages (one request each)")
     export.add_argument(
-        "--concurrency", type=int, default=8, help="requests in flight with --full (default 8)"
+        "--concurrency", type=int_in(1, 64), default=8, help="requests in flight with --full (default 8)"
     )
     export.add_argument(
         "--out",
@@ -90,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="keep whole tickets with messages for new and changed tickets"
     )
     sync.add_argument(
-        "--concurrency", type=int, default=8, help="whole-ticket requests in flight (default 8)"
+        "--concurrency", type=int_in(1, 64), default=8, help="whole-ticket requests in flight (default 8)"
     )
     sync.add_argument(
         "--reset-state",
@@ -102,29 +115,50 @@ def _parser() -> argparse.ArgumentParser:
     ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True)
     get = ticket_sub.add_parser("get", help="show one ticket with its public messages")
     get.add_argument("id_or_number", help="ticket number (e.g. 1247) or id")
-    get.add_argument("--json", action="store_true")
+    get.add_argument("--json", action="store_true", help="print the ticket as JSON, for scripts")
     create = ticket_sub.add_parser("create", help="create a ticket")
-    create.add_argument("--email", required=True)
-    create.add_argument("--subject", required=True)
-    create.add_argument("--body", required=True)
-    create.add_argument("--name")
-    create.add_argument("--priority", choices=["low", "normal", "high", "urgent"])
-    create.add_argument("--department-id")
-    create.add_argument("--ticket-type-id")
-    create.add_argument("--json", action="store_true")
+    create.add_argument(
+        "--email", required=True, help="the requester's email (the end user is created on first use)"
+    )
+    create.add_argument("--subject", required=True, help="1 to 500 characters")
+    create.add_argument("--body", required=True, help="the first public message, 1 to 50,000 characters")
+    create.add_argument("--name", help="the requester's name, used only when the end user is created")
+    create.add_argument(
+        "--priority", choices=["low", "normal", "high", "urgent"], help="default: the desk's (normal)"
+    )
+    create.add_argument("--department-id", metavar="ID", help="default: the desk's default department")
+    create.add_argument("--ticket-type-id", metavar="ID", help="default: the desk's default ticket type")
+    create.add_argument("--json", action="store_true", help="print the created ticket as JSON")
+
+    tickets = sub.add_parser("tickets", help="list tickets, newest first, as a table")
+    tickets.add_argument("--status", help="keyword (open, awaiting_reply, resolved, closed) or status id")
+    tickets.add_argument("--requester-email", help="only tickets of this requester (exact email)")
+    tickets.add_argument(
+        "--limit", type=int_in(1, 10_000), default=30, help="at most this many tickets (default 30)"
+    )
+    tickets.add_argument("--json", action="store_true", help="print the tickets as a JSON array, for scripts")
 
     for name, text in (("departments", "list departments"), ("ticket-types", "list ticket types")):
         listing = sub.add_parser(name, help=text)
-        listing.add_argument("--json", action="store_true")
+        listing.add_argument("--json", action="store_true", help="print them as JSON, for scripts")
 
     fake = sub.add_parser("fake-desk", help="run a local fake desk until Ctrl-C")
-    fake.add_argument("--port", type=int, default=8080)
-    fake.add_argument("--tickets", type=int, default=1000)
-    fake.add_argument("--seed", type=int, default=0)
+    fake.add_argument(
+        "--port", type=int_in(0, 65535), default=8080, help="port on 127.0.0.1 (0: any free one)"
+    )
+    fake.add_argument(
+        "--tickets", type=int_in(0, 5_000_000), default=1000, help="tickets to seed (default 1000)"
+    )
+    fake.add_argument("--seed", type=int_in(0), default=0, help="seed of the generated tickets (default 0)")
 
     demo = sub.add_parser("demo", help="export from an in-process fake desk and show the numbers")
-    demo.add_argument("--tickets", type=int, default=3000)
-    demo.add_argument("--out", type=Path, help="where to write the export (default: a temporary folder)")
+    demo.add_argument(
+        "--tickets", type=int_in(1, 1_000_000), default=3000, help="tickets to seed (default 3000)"
+    )
+    demo.add_argument(
+        "--out", type=Path, help="keep the export here (default: a temporary folder, removed afterwards)"
+    )
+    accept_global_options_everywhere(parser)
     return parser
 
 
@@ -132,6 +166,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _explain(exc: HeadoniError, desk: str | None) -> str:
+    if isinstance(exc, APIError) and not exc.method:
+        # Raised by a check before any request: no status came from a server.
+        return f"{exc.detail or exc.code} (checked locally: nothing was sent)"
+    if isinstance(exc, APIError) and exc.issues:
+        return str(exc) + "".join(f"\n  {_issue(issue)}" for issue in exc.issues)
     if isinstance(exc, InsufficientScope):
         scope = exc.required_scope or "the needed scope"
         return f"token lacks {scope}: mint a token with that scope on the desk's API page"
@@ -143,7 +182,8 @@ def _explain(exc: HeadoniError, desk: str | None) -> str:
     if isinstance(exc, TokenDeskMismatch):
         return f"the token belongs to another desk than {desk!r}: use a token minted on this desk"
     if isinstance(exc, TicketNotFound):
-        return "no such ticket on this desk (ticket_not_found)"
+        which = f"ticket {exc.id_or_number}" if exc.id_or_number is not None else "such ticket"
+        return f"no {which} on this desk (ticket_not_found)"
     if isinstance(exc, RateLimited | ServerError) and exc.retry_after is not None:
         return f"{exc} (the server asks to wait {exc.retry_after:g} s: Retry-After)"
     if isinstance(exc, APIError):
@@ -151,6 +191,15 @@ def _explain(exc: HeadoniError, desk: str | None) -> str:
     if isinstance(exc, TransportError):
         return f"network failure: {exc}"
     return str(exc)
+
+
+def _issue(issue: Any) -> str:
+    """One validation issue as ``field: message``; any other shape as its JSON."""
+    if isinstance(issue, dict) and isinstance(issue.get("message"), str):
+        path = issue.get("path")
+        where = ".".join(str(p) for p in path) if isinstance(path, list) and path else "(body)"
+        return f"{where}: {issue['message']}"
+    return json.dumps(issue, ensure_ascii=False)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -187,11 +236,17 @@ def _print_json(value: Any) -> None:
 
 def _open_desk(args: argparse.Namespace) -> AsyncDesk:
     token = args.token or os.environ.get("HEADONI_TOKEN")
-    if not args.desk:
-        raise UsageError("no desk: pass --desk SLUG or set HEADONI_DESK")
+    desk = args.desk
+    if not desk and args.base_url:
+        # The URL says where to go; the slug then only names the desk in messages.
+        host = urllib.parse.urlsplit(args.base_url).hostname or ""
+        label = host.split(".")[0]
+        desk = label if host.endswith(".headoni.app") and label else "desk"
+    if not desk:
+        raise UsageError("no desk: pass --desk SLUG or set HEADONI_DESK (or give --base-url)")
     if not token:
         raise UsageError("no token: set HEADONI_TOKEN (or pass --token)")
-    return AsyncDesk(args.desk, token, base_url=args.base_url)
+    return AsyncDesk(desk, token, base_url=args.base_url)
 
 
 @contextlib.contextmanager
@@ -207,23 +262,26 @@ def _progress_display(progress: ExportProgress, desk: AsyncDesk) -> Iterator[Any
     bar = Progress(
         SpinnerColumn(),
         TextColumn(
-            "{task.fields[tickets]} tickets, {task.fields[pages]} pages, "
-            "{task.fields[rate]} tickets/s, {task.fields[retries]} retries"
+            "this run: {task.fields[run]} tickets, {task.fields[pages]} pages, "
+            "{task.fields[rate]} tickets/s, {task.fields[retries]} retries{task.fields[in_file]}"
         ),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=False,
     )
-    task = bar.add_task("export", total=None, tickets=0, pages=0, rate=0, retries=0)
+    task = bar.add_task("export", total=None, run=0, pages=0, rate=0, retries=0, in_file="")
 
     def update(p: ExportProgress) -> None:
         elapsed = max(time.perf_counter() - started, 1e-9)
+        run = p.tickets - p.resumed_from
         bar.update(
             task,
-            tickets=p.tickets,
+            run=run,
             pages=p.pages,
-            rate=int((p.tickets - p.resumed_from) / elapsed),
+            rate=int(run / elapsed),
             retries=desk.retries,
+            # A resumed export also shows what the file holds in all.
+            in_file=f"; in the file: {p.tickets} tickets" if p.resumed_from else "",
         )
 
     with bar:
@@ -391,7 +449,7 @@ def _summary(result: ExportResult, out: Path) -> str:
 
 
 async def _ticket(args: argparse.Namespace) -> int:
-    async with _open_desk(args) as desk:
+    async with _sigterm_cancels(), _open_desk(args) as desk:
         if args.ticket_command == "get":
             key: int | str = (
                 int(args.id_or_number)
@@ -422,8 +480,63 @@ async def _ticket(args: argparse.Namespace) -> int:
         return 0
 
 
+async def _tickets(args: argparse.Namespace) -> int:
+    rows: list[TicketSummary] = []
+    records: list[Any] = []
+    async with _sigterm_cancels(), _open_desk(args) as desk:
+        stream = desk.tickets(
+            status=args.status, requester_email=args.requester_email, page_size=min(args.limit, 100)
+        )
+        async for page in stream.pages():
+            take = args.limit - len(rows)
+            rows += page.tickets[:take]
+            records += page.records[:take]
+            if len(rows) >= args.limit:
+                break
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    elif sys.stdout.isatty():
+        _print_table(rows)
+    else:  # for grep and cut, as gh does: tab-separated, no header
+        for t in rows:
+            fields = (t.number, t.status.label, t.priority, t.requester.email or "", _when(t), t.subject)
+            print("\t".join(_plain(str(f)) for f in fields))
+    return 0
+
+
+def _when(t: TicketSummary) -> str:
+    return f"{t.updated_at:%Y-%m-%d %H:%M}"
+
+
+def _plain(text: str) -> str:
+    """Server text made safe for one table cell: control characters (terminal
+    escapes included) and tabs/newlines shown as spaces."""
+    return "".join(" " if not ch.isprintable() else ch for ch in text)
+
+
+def _print_table(rows: Sequence[TicketSummary]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("#", "status", "priority", "requester", "updated (UTC)", "subject"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for t in rows:
+        table.add_row(
+            *(
+                Text(_plain(str(f)))  # Text: server text is never read as rich markup
+                for f in (t.number, t.status.label, t.priority, t.requester.email or "-", _when(t), t.subject)
+            )
+        )
+    console = Console()
+    console.print(table)
+    if not rows:
+        console.print("no tickets match", style="dim")
+
+
 async def _listing(args: argparse.Namespace) -> int:
-    async with _open_desk(args) as desk:
+    async with _sigterm_cancels(), _open_desk(args) as desk:
         if args.command == "departments":
             deps = await desk.departments()
             if args.json:
@@ -470,7 +583,7 @@ def _ids_in(path: Path) -> list[str]:
         return [json.loads(line)["id"] for line in fh]
 
 
-async def _demo_run(tickets: int, out: Path) -> None:
+async def _demo_run(tickets: int, out: Path, *, keep: bool = True) -> None:
     from .testing import FakeDesk, Fault
 
     made = time.perf_counter()
@@ -515,22 +628,36 @@ async def _demo_run(tickets: int, out: Path) -> None:
             )
         if ids != expected or ids2 != expected:
             raise SystemExit(1)
-    print(f"files: {out} and {again}")
+    if keep:
+        print(f"files: {out} and {again}")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.tickets < 1:
-        raise UsageError("--tickets must be at least 1")
-    # The files are kept, so the user can look at them; the path is printed.
-    out = args.out or Path(tempfile.mkdtemp(prefix="headoni-demo-")) / "tickets.jsonl"
-    asyncio.run(_demo_run(args.tickets, out))
+    if args.out is not None:  # kept, so the user can look at them; the paths are printed
+        asyncio.run(_demo_run(args.tickets, args.out))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="headoni-demo-") as folder:
+        asyncio.run(_demo_run(args.tickets, Path(folder) / "tickets.jsonl", keep=False))
     return 0
+
+
+class _CurrentStderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, so that
+    while a progress bar is live (rich redirects stderr) a retry warning is
+    printed above the bar instead of tearing it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
+            self.handleError(record)
 
 
 @contextlib.contextmanager
 def _logging_to_stderr(verbose: bool, command: str) -> Iterator[None]:
     """Show the library's log lines on stderr for the command's duration only."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("headoni: %(message)s"))
     logger = logging.getLogger("headoni_async")
     previous = logger.level
@@ -560,6 +687,8 @@ def _run(args: argparse.Namespace) -> int:
             return asyncio.run(_sync(args))
         if args.command == "ticket":
             return asyncio.run(_ticket(args))
+        if args.command == "tickets":
+            return asyncio.run(_tickets(args))
         if args.command in ("departments", "ticket-types"):
             return asyncio.run(_listing(args))
         if args.command == "fake-desk":
@@ -576,7 +705,7 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         _fail(str(exc), 2)
     except (InvalidArgument, InvalidArgumentType, SyncMismatch, SyncStateDamaged) as exc:
-        _fail(str(exc), 2)
+        _fail(_explain(exc, args.desk), 2)
     except HeadoniError as exc:
         _fail(_explain(exc, args.desk), 1)
     except OSError as exc:

@@ -118,7 +118,7 @@ def test_ticket_create_and_listings(env: FakeDesk, capsys: pytest.CaptureFixture
         ("revoked", ["departments"], 1, "unauthenticated"),
         ("foreign", ["departments"], 1, "another desk"),
         ("canary", ["ticket", "get", "12a"], 2, "not all digits"),
-        ("canary", ["ticket", "get", "999999"], 1, "no such ticket"),
+        ("canary", ["ticket", "get", "999999"], 1, "no ticket 999999 on this desk"),
     ],
 )
 def test_errors_are_one_line_without_the_token(
