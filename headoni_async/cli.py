@@ -44,6 +44,7 @@ from ._errors import (
 )
 from ._export import ExportProgress, ExportResult, export_tickets
 from ._models import Ticket, TicketSummary, to_api_json
+from ._protocol import json_dumps
 from ._sync import SyncProgress, SyncResult, sync_desk
 from ._terminal import json_terminal_safe, terminal_safe
 
@@ -494,7 +495,7 @@ async def _tickets(args: argparse.Namespace) -> int:
             if len(rows) >= args.limit:
                 break
     if args.json:
-        print(json.dumps(records, ensure_ascii=False, indent=2))
+        print(json_terminal_safe(json_dumps(records)))
     elif sys.stdout.isatty():
         _print_table(rows)
     else:  # for grep and cut, as gh does: tab-separated, no header
@@ -509,9 +510,9 @@ def _when(t: TicketSummary) -> str:
 
 
 def _plain(text: str) -> str:
-    """Server text made safe for one table cell: control characters (terminal
-    escapes included) and tabs/newlines shown as spaces."""
-    return "".join(" " if not ch.isprintable() else ch for ch in text)
+    """Server text for one table cell: terminal controls as visible escapes
+    (``terminal_safe``), tabs and line breaks as spaces."""
+    return " ".join(terminal_safe(text).split("\n")).replace("\t", " ")
 
 
 def _print_table(rows: Sequence[TicketSummary]) -> None:
