@@ -32,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from ._errors import SyncError, SyncLocked, SyncMismatch, SyncStateDamaged
+from ._errors import InvalidArgument, SyncError, SyncLocked, SyncMismatch, SyncStateDamaged
 from ._filelock import LockBusy, exclusive_lock
 
 __all__ = ["SCHEMA_VERSION", "Mirror", "PageWrite", "Stored", "SyncState"]
@@ -464,6 +464,8 @@ def write_page(conn: sqlite3.Connection, page: PageWrite, now: str) -> Written:
                 f"WHERE deleted_at IS NULL AND ({where})" + (f" AND id NOT IN ({marks})" if listed else ""),
                 [*params, *listed],
             )
+            if listed:  # listed anywhere in the walk is never gone (whatever the id's spelling)
+                conn.execute(f"DELETE FROM sync_unlisted WHERE id IN ({marks})", listed)  # noqa: S608 - placeholders only
         if page.complete:
             deleted = conn.execute(
                 "UPDATE tickets SET deleted_at = ? WHERE deleted_at IS NULL "
@@ -538,7 +540,8 @@ class Mirror:
     @classmethod
     async def open(cls, db: Path, desk: str, base_url: str, *, reset_state: bool = False) -> Mirror:
         """Lock, open and check the database (see ``prepare``); raises ``SyncLocked``,
-        ``SyncMismatch``, ``SyncStateDamaged`` or ``SyncError``."""
+        ``SyncMismatch``, ``SyncStateDamaged``, ``SyncError``, or ``InvalidArgument``
+        for a path that is a folder or in a folder that does not exist."""
         mirror = cls(db)
         try:
             mirror._state = await mirror._call(mirror._open, desk, base_url, reset_state)
@@ -548,6 +551,10 @@ class Mirror:
         return mirror
 
     def _open(self, desk: str, base_url: str, reset_state: bool) -> SyncState:
+        if self.db.is_dir():
+            raise InvalidArgument(f"{self.db} is a folder: name the database file in it")
+        if not self.db.parent.is_dir():
+            raise InvalidArgument(f"the folder of {self.db} does not exist")
         self._lock = acquire_lock(self.db)
         self._conn = connect(self.db)
         return prepare(self._conn, self.db, desk, base_url, reset_state=reset_state)

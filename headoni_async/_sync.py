@@ -114,7 +114,9 @@ async def sync_desk(
             later schema version, or is not a sync database.
         SyncStateDamaged: its sync state row fails validation.
         SyncError: SQLite failed (disk full, I/O error, ...).
-        InvalidArgument, InvalidArgumentType: a bad argument, before any I/O.
+        InvalidArgument, InvalidArgumentType: a bad argument (also a
+            ``db_path`` that is a folder or lies in one that does not exist),
+            before any request.
         And what the desk's calls raise (``HeadoniError`` subclasses).
     """
     if not isinstance(desk, AsyncDesk):

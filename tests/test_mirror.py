@@ -250,3 +250,21 @@ def test_columns_never_refuse_a_value() -> None:
     conn.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)  # no UnicodeEncodeError, no OverflowError
     assert conn.execute("SELECT b, c, d, e FROM t").fetchone() == (str(10**30), None, "\ufffd", None)
     conn.close()
+
+
+async def test_a_ticket_listed_anywhere_in_a_refresh_is_never_marked(tmp_path: Path) -> None:
+    # "0123" sorts with the four-digit ids in the index, so the first page's range
+    # query sees it although it is listed further down: it must not be marked.
+    path = tmp_path / "t.db"
+    recs = [{"id": i, "updatedAt": "u"} for i in ("500", "0123", "77")]
+    rows_ = [db.summary_row(r, json.dumps(r)) for r in recs]
+    async with await _open(path) as mirror:
+        await mirror.run(db.write_page, db.PageWrite(summaries=rows_), db.now_iso())
+        first = db.PageWrite(summaries=rows_[:1], listed=frozenset({"500"}), gone=("400", None))
+        await mirror.run(db.write_page, first, db.now_iso())
+        last = db.PageWrite(
+            summaries=rows_[1:2], listed=frozenset({"0123"}), gone=(None, "400"), complete=True
+        )
+        written = await mirror.run(db.write_page, last, db.now_iso())
+        assert written.deleted == 1  # "77" only: not listed by the walk
+        assert await mirror.run(db.listed_count) == 2
