@@ -111,6 +111,23 @@ async def test_the_token_is_in_no_traceback_frame_local(
         assert _leaks(exc, secret) == [], (name, call)
 
 
+@pytest.mark.parametrize("job", ["export", "export --full", "sync"])
+async def test_the_token_is_in_no_frame_local_of_the_data_jobs(
+    fake: FakeDesk, tmp_path: Path, job: str
+) -> None:
+    from headoni_async._export import export_tickets
+    from headoni_async._sync import sync_desk
+
+    token = fake.mint_token()
+    fake.inject(Fault.reset(), on=range(2, 1000))
+    async with AsyncDesk("acme", token, base_url=fake.base_url, retry=FEW) as desk:
+        if job == "sync":
+            exc = await _failure(sync_desk(desk, tmp_path / "mirror.db"))
+        else:
+            exc = await _failure(export_tickets(desk, tmp_path / "t.jsonl", full=job.endswith("--full")))
+    assert _leaks(exc, token.removeprefix("hd_")) == []
+
+
 async def test_the_token_is_in_no_frame_local_when_nothing_listens() -> None:
     token = "hd_" + "S3cretT0ken" * 3
     base_url = f"http://127.0.0.1:{_dead_port()}/api/v1"
