@@ -6,8 +6,8 @@ warehouse dlt loads, incrementally (the optional extra ``dlt``).
     import dlt
     from headoni_async.dlt import headoni_source
 
-    pipeline = dlt.pipeline("headoni", destination="duckdb", dataset_name="headoni")
-    pipeline.run(headoni_source(desk="acme"))  # the token from dlt's secrets
+    pipeline = dlt.pipeline("headoni", destination="duckdb", dataset_name="acme")
+    pipeline.run(headoni_source(desk="acme"), loader_file_format="jsonl")  # token: dlt secrets
 
 Resources:
 
