@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -328,6 +329,9 @@ async def test_iterating_again_after_aclosing_pages_continues(desk: AsyncDesk, f
         (lambda: Timeouts(read=float("inf")), InvalidArgument),
         (lambda: Timeouts(read=-1), InvalidArgument),
         (lambda: Timeouts(read=1e300), InvalidArgument),
+        (lambda: Timeouts(pool="1"), InvalidArgumentType),  # type: ignore[arg-type]
+        (lambda: attrs.evolve(RetryPolicy(), deadline=float("inf")), InvalidArgument),
+        (lambda: attrs.evolve(Timeouts(), total=[1]), InvalidArgumentType),
     ],
 )
 def test_every_constructor_argument_is_checked(make: Callable[[], object], error: type[HeadoniError]) -> None:
