@@ -31,8 +31,8 @@ def ours_decoder(*, msgspec: bool = True) -> Callable[[bytes], Any]:
     """Page bytes -> ``TicketPage``, the way ``AsyncDesk`` decodes a page: through
     msgspec when it is installed and takes the body, else JSON then the converter.
     ``msgspec=False``: as if msgspec were not installed."""
+    from headoni_async._json import json_loads
     from headoni_async._models import decode_page, page_from_bytes
-    from headoni_async._protocol import json_loads
 
     def plain(body: bytes) -> Any:
         return decode_page(json_loads(body))

@@ -45,6 +45,7 @@ from . import _protocol as proto
 from ._desk import AsyncDesk
 from ._errors import InvalidArgument
 from ._filelock import LockBusy, exclusive_lock
+from ._json import json_dumpb, json_loads
 from ._models import StatusType
 
 __all__ = [
@@ -181,7 +182,7 @@ def parse_checkpoint(raw: bytes, where: Path) -> Checkpoint:
     """Validate a checkpoint file's bytes, every field. Raises ``ExportRefused``
     naming the first problem (damaged, or written by another format version)."""
     try:
-        data = proto.json_loads(raw)
+        data = json_loads(raw)
     except ValueError:
         raise _damaged(where, "not JSON") from None
     if not isinstance(data, dict):
@@ -445,7 +446,7 @@ def _last_id(sink: IO[bytes], end: int) -> str | None:
         return None
     line = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1 :]
     try:
-        value = proto.json_loads(line)
+        value = json_loads(line)
     except ValueError:
         return None
     ident = value.get("id") if isinstance(value, dict) else None
@@ -552,7 +553,7 @@ async def export_tickets(
             page_size=page_size,
             cursor=output.state.cursor,
         )
-        dumpb = proto.json_dumpb
+        dumpb = json_dumpb
         synced = -math.inf  # the first page is saved at once: resumable early
         async with stream:
             async for page in stream.pages():

@@ -27,7 +27,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from . import _hotpath
 from ._errors import InvalidArgumentType, ResponseDecodeError
-from ._protocol import json_loads
+from ._json import json_loads
 from ._routes import ROUTES, Route
 
 __all__ = [

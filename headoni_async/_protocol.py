@@ -1,12 +1,11 @@
 """Pure protocol decisions: validating arguments, building URLs, headers, query
-strings and bodies, decoding JSON, and the response step
+strings and bodies, and the response step
 (``decipher_response``: route, status, headers, body -> JSON or exception).
 No I/O and no event loop here, so all of it is tested synchronously (the habit
 of gidgethub's ``sansio``)."""
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import json
 import re
@@ -26,6 +25,7 @@ from ._errors import (
     error_from_response,
     shorten,
 )
+from ._json import escape_surrogates, has_surrogate, json_loads
 from ._routes import SCOPES, Route
 
 __all__ = [
@@ -50,9 +50,6 @@ __all__ = [
     "desk_base_url",
     "id_or_number",
     "json_body",
-    "json_dumpb",
-    "json_dumps",
-    "json_loads",
     "list_filters",
     "list_query",
     "require_scope",
@@ -71,115 +68,6 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # header value is either a paste accident or a header-injection attempt.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _DIGITS = re.compile(r"[0-9]+")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (_INF, -_INF):
-        # Read as inf it could only be written back as invalid JSON (or null).
-        raise ValueError(f"the number {text[:20]} is beyond what a double holds")
-    return value
-
-
-_INF: Final = float("inf")
-_STDLIB_DECODER: Final = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
-
-
-def _loads_stdlib(data: bytes) -> Any:
-    """The standard library's decoder, strict: ``NaN``/``Infinity`` (not JSON) and
-    numbers beyond a double are ``ValueError``s; lone surrogate escapes are kept."""
-    try:
-        # As json.loads does with bytes: UTF-8 (or -16/-32), surrogates passed through.
-        text = data.decode(json.detect_encoding(data), "surrogatepass")
-        return _STDLIB_DECODER.decode(text)
-    except RecursionError:  # deep nesting: a bad body, not a crash
-        raise ValueError("JSON nested too deeply") from None
-
-
-# A JSON integer of 20 digits or more, or a negative one of 19, may lie outside
-# 64 bits, where orjson silently reads it as a float (losing digits). Digits and
-# minus signs all become "0", so one substring test finds any such run; a match
-# (rare: ids are 19 digits, quoted, unsigned) sends the document to the stdlib.
-_LONG_NUMBER: Final = bytes.maketrans(b"0123456789-", b"00000000000")
-_RUN: Final = b"0" * 20
-
-
-def _pick_loads() -> Callable[[bytes], Any]:
-    try:
-        # Imported by name so that type checking does not depend on the optional extra.
-        orjson = importlib.import_module("orjson")
-    except ImportError:  # the speedups extra is optional
-        return _loads_stdlib
-    fast: Callable[[bytes], Any] = orjson.loads
-    refused: type[Exception] = orjson.JSONDecodeError
-
-    def loads(data: bytes) -> Any:
-        if _RUN in data.translate(_LONG_NUMBER):
-            return _loads_stdlib(data)
-        try:
-            return fast(data)
-        except refused:
-            # orjson refuses some valid documents (a lone surrogate escape such as
-            # "\\ud83d", which JavaScript servers emit when they cut an emoji in
-            # half). The stdlib reads them; this document only pays for it.
-            return _loads_stdlib(data)
-
-    return loads
-
-
-json_loads: Final = _pick_loads()
-"""Decode JSON bytes: orjson when installed (``headoni-async[speedups]``), else
-the stdlib. Any valid JSON document decodes, lone surrogate escapes and integers
-of any size (up to Python's 4300-digit limit) included: a document orjson
-refuses or would read lossily goes to the stdlib decoder. Raises a
-``ValueError`` subclass for anything that is not JSON, and for a number
-beyond what a double holds (``1e400``)."""
-
-
-def _pick_dumpb() -> Callable[[Any], bytes]:
-    try:
-        orjson = importlib.import_module("orjson")
-    except ImportError:  # the speedups extra is optional
-        return _dumpb_stdlib
-    fast: Callable[[Any], bytes] = orjson.dumps
-
-    def dumpb(value: Any) -> bytes:
-        try:
-            return fast(value)
-        except TypeError:  # a lone surrogate, an int past 64 bits: the stdlib writes those
-            return _dumpb_stdlib(value)
-
-    return dumpb
-
-
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
-def _escape_surrogate(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def _dumpb_stdlib(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    # A surrogate can stand only inside a JSON string: write it as the escape it was read from.
-    return _SURROGATE.sub(_escape_surrogate, text).encode()
-
-
-json_dumpb: Final = _pick_dumpb()
-"""``json_dumps`` as UTF-8 bytes (what files and sockets want)."""
-
-
-def json_dumps(value: Any) -> str:
-    """Compact JSON text for any value ``json_loads`` produced: lone surrogates
-    are written as ``\\udXXX`` escapes, integers keep every digit, other
-    non-ASCII characters are written as themselves. The text always encodes to
-    UTF-8. Raises ``TypeError`` for a value JSON has no form for (a set, an
-    object) and ``ValueError`` for a non-finite float."""
-    return json_dumpb(value).decode()
 
 
 def check_desk_slug(desk: object) -> str:
@@ -388,7 +276,7 @@ def check_query_text(name: str, value: str | None) -> str | None:
     """A str for a query value, refused if it holds a lone surrogate: the URL
     encoder would change it silently, and the server would filter on another
     value than the caller's."""
-    if value is not None and _SURROGATE.search(value):
+    if value is not None and has_surrogate(value):
         raise InvalidArgument(f"{name} holds a lone surrogate (half of a UTF-16 pair): {_shown(value)}")
     return value
 
@@ -614,9 +502,8 @@ def json_body(body: Mapping[str, str] | None) -> bytes | None:
     a ``UnicodeEncodeError``."""
     if body is None:
         return None
-    text = json.dumps(body, ensure_ascii=False)
-    # A lone surrogate cannot be UTF-8: write it as its \\udXXX escape, still valid JSON.
-    return _SURROGATE.sub(_escape_surrogate, text).encode()
+    # A lone surrogate cannot be UTF-8: written as its \\udXXX escape, still valid JSON.
+    return escape_surrogates(json.dumps(body, ensure_ascii=False)).encode()
 
 
 # --------------------------------------------------------------------------- the response step

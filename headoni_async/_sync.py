@@ -25,8 +25,9 @@ import attrs
 from . import _mirror as db
 from ._desk import AsyncDesk
 from ._errors import InvalidArgument, InvalidArgumentType
+from ._json import json_dumps
 from ._models import TicketSummary, decode_departments, decode_ticket_types
-from ._protocol import MAX_PAGE_SIZE, check_page_size, json_dumps
+from ._protocol import MAX_PAGE_SIZE, check_page_size
 from ._routes import ROUTES
 
 __all__ = ["SyncProgress", "SyncResult", "sync_desk"]

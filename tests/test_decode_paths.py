@@ -24,6 +24,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from headoni_async import AsyncDesk, ResponseDecodeError, _hotpath, _models
+from headoni_async._json import json_loads
 from headoni_async._models import (
     _BUILT_WITHOUT_INIT,
     Requester,
@@ -33,7 +34,6 @@ from headoni_async._models import (
     decode_page,
     page_from_bytes,
 )
-from headoni_async._protocol import json_loads
 from headoni_async.testing import FakeDesk
 
 from .documents import SUMMARY

@@ -23,6 +23,7 @@ from headoni_async import (
     Ticket,
     TicketPage,
 )
+from headoni_async._json import _loads_stdlib, json_loads
 from headoni_async._models import (
     decode_created,
     decode_departments,
@@ -30,7 +31,6 @@ from headoni_async._models import (
     decode_ticket,
     decode_ticket_types,
 )
-from headoni_async._protocol import _loads_stdlib, json_loads
 
 from .documents import CREATED, PAGE, SUMMARY, TICKET
 from .helpers import json_values

@@ -23,8 +23,8 @@ from headoni_async import (
     TicketPage,
     TicketRecord,
 )
+from headoni_async._json import _loads_stdlib, json_dumps, json_loads
 from headoni_async._models import decode_page
-from headoni_async._protocol import _loads_stdlib, json_dumps, json_loads
 from headoni_async.testing import FakeDesk
 
 from .documents import ODD, PAGE, SUMMARY, TICKET

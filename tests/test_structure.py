@@ -14,6 +14,7 @@ PACKAGE = Path(headoni_async.__file__).parent
 # error or model -> caller. A module may import only modules before it.
 FLOW = [
     "_version",
+    "_json",
     "_routes",
     "_errors",
     "_config",
