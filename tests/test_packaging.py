@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.metadata import distribution
 
 import headoni_async
@@ -41,3 +43,20 @@ def test_lint_and_type_tools_are_in_dev_not_test() -> None:
         by_extra.setdefault(extra, set()).add(name)
     assert {"ruff", "mypy"} <= by_extra["dev"]
     assert not {"ruff", "mypy"} & by_extra["test"]
+
+
+def test_the_fake_desk_and_the_cli_work_without_pytest() -> None:
+    """pytest is a test tool, not a dependency: ``headoni demo``, ``fake-desk``
+    and ``headoni_async.testing.FakeDesk`` must import without it."""
+    code = (
+        "import sys; sys.modules['pytest'] = None\n"  # an import of pytest now fails
+        "from headoni_async.testing import FakeDesk, Fault\n"
+        "import headoni_async.cli\n"
+        "from headoni_async.cli import main\n"
+        "raise SystemExit(main(['demo', '--tickets', '5']))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "identical" in done.stdout

@@ -14,7 +14,7 @@ the fixtures ``headoni_fake_desk``, ``headoni_token`` and ``headoni_desk``;
 scope or event-loop scope (see the README, "The fake desk, for your tests").
 """
 
-from _headoni_async_pytest import desk_fixture, fake_desk_fixture
+from typing import TYPE_CHECKING, Any
 
 from ._fake import FakeDesk, LoggedRequest
 from ._faults import Fault
@@ -31,3 +31,16 @@ __all__ = [
     "fake_desk_fixture",
     "openapi_document",
 ]
+
+if TYPE_CHECKING:
+    from _headoni_async_pytest import desk_fixture, fake_desk_fixture
+
+
+def __getattr__(name: str) -> Any:
+    # The fixture factories need pytest; the fake desk (the CLI's demo and
+    # fake-desk, benchmarks) must not, so they are imported on first use.
+    if name in ("desk_fixture", "fake_desk_fixture"):
+        import _headoni_async_pytest
+
+        return getattr(_headoni_async_pytest, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
