@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -285,6 +286,23 @@ def acquire_lock(db: Path) -> contextlib.AbstractContextManager[None]:
 
 
 # ---------------------------------------------------------------- opening
+
+
+def refuse_hard_links(db: Path) -> None:
+    """Refuse a database file with more than one name: the lock is taken by
+    name, and SQLite keeps a WAL per name, so two syncs through two names would
+    write one file through two logs (SQLite's own list of ways to corrupt a
+    database). Raises ``SyncError``."""
+    try:
+        links = os.stat(db).st_nlink
+    except FileNotFoundError:
+        return
+    if links > 1:
+        raise SyncError(
+            f"{db} has {links} hard links: a sync database must have one name "
+            "(copy it instead of linking it)"
+        )
+
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -556,6 +574,7 @@ class Mirror:
         if not self.db.parent.is_dir():
             raise InvalidArgument(f"the folder of {self.db} does not exist")
         self._lock = acquire_lock(self.db)
+        refuse_hard_links(self.db)
         self._conn = connect(self.db)
         return prepare(self._conn, self.db, desk, base_url, reset_state=reset_state)
 

@@ -175,6 +175,28 @@ async def test_a_second_open_fails_at_once_while_the_first_holds_it(tmp_path: Pa
             await _open(link)
 
 
+async def test_a_hard_linked_database_is_refused_by_either_name(tmp_path: Path) -> None:
+    # A hard link is the same file under a name the lock does not know, and
+    # SQLite keeps its WAL per name: two syncs would write the file through
+    # two logs at once. Refused before anything is written.
+    path = tmp_path / "t.db"
+    async with await _open(path):
+        pass
+    other = tmp_path / "other.db"
+    other.hardlink_to(path)
+    before = path.read_bytes()
+    for name in (path, other):
+        with pytest.raises(SyncError, match="hard link") as info:
+            await _open(name)
+        assert "\n" not in str(info.value)
+    assert path.read_bytes() == before
+    assert _names(tmp_path) == ["other.db", "t.db"]  # no lock, WAL or journal left
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 async def test_one_transaction_per_page(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     rec = {"id": "1001", "number": 1, "updatedAt": "2026-01-01T00:00:00.000Z"}
