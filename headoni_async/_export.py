@@ -254,6 +254,7 @@ class _FileOutput:
         self._sink: IO[bytes] | None = None
         self.state = Checkpoint(identity, None, None, 0, 0)  # what the checkpoint on disk says
         self.written = self.state  # what the partial file holds (synced or not)
+        self.finished = False  # the partial file is the target now: nothing to save or resume
 
     def open(self, resume: bool, restart: bool) -> bool:
         """Take the lock and open the partial file, fresh or cut back to its
@@ -292,7 +293,7 @@ class _FileOutput:
     def discard_if_empty(self) -> bool:
         """After a failure: remove the partial file and checkpoint if they hold
         no ticket (nothing to resume). Returns whether they were removed."""
-        if self.state.count or self.written.count or self._sink is None:
+        if self.state.count or self.written.count or self._sink is None or self.finished:
             return False
         for leftover in (self.files.checkpoint, self.files.partial):
             leftover.unlink(missing_ok=True)
@@ -364,7 +365,7 @@ class _FileOutput:
 
     def save_progress(self) -> None:
         """Sync the pages written since the last checkpoint, then checkpoint them."""
-        if self.written == self.state or self._sink is None:
+        if self.written == self.state or self._sink is None or self.finished:
             return
         self._sink.flush()
         os.fsync(self._sink.fileno())
@@ -399,6 +400,7 @@ class _FileOutput:
         except BaseException:
             self._save(self.written)  # not replaced after all: still resumable
             raise
+        self.finished = True
         _sync_dir(files.target.parent)
 
     def close(self) -> None:
@@ -582,7 +584,7 @@ async def export_tickets(
             with contextlib.suppress(OSError):
                 await asyncio.shield(run(output.save_progress))
             removed = await asyncio.shield(run(output.discard_if_empty))
-            progress.resumable = not removed
+            progress.resumable = not removed and not output.finished
             progress.saved = output.state.count
         raise
     finally:

@@ -8,6 +8,7 @@ process (kills, locks, pipes, resource limits)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -641,3 +642,35 @@ def test_two_names_for_one_file_share_its_lock(
         assert "another run is working on" in _one_line(capsys.readouterr().err)
     assert out.read_bytes() == OLD and env.count() == 0
     assert not (tmp_path / "t.jsonl.lock").exists()  # removed when released
+
+
+async def test_cancelled_during_the_final_rename_leaves_no_checkpoint_behind(
+    headoni_fake_desk: FakeDesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while the finished file is being put in place: the rename runs
+    # on, so the target is the whole export, and no checkpoint may then claim
+    # an unfinished export (one that --resume refuses, as its lines are gone).
+    import threading
+
+    from headoni_async import _export
+
+    fake = headoni_fake_desk
+    out = tmp_path / "t.jsonl"
+    renamed, cancelled = threading.Event(), threading.Event()
+
+    def sync_dir(folder: Path) -> None:  # runs right after the rename, on the worker thread
+        renamed.set()
+        cancelled.wait(5)
+
+    monkeypatch.setattr(_export, "_sync_dir", sync_dir)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        task = asyncio.ensure_future(export_tickets(desk, out, page_size=20, checkpoint_every=3600))
+        while not renamed.is_set():  # noqa: ASYNC110 - a thread's event
+            await asyncio.sleep(0.005)
+        task.cancel()
+        cancelled.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert _ids(out) == fake.store.all_ids_desc()
+    assert _files(out)[out.name + ".checkpoint"] is None
+    assert _files(out)[out.name + ".partial"] is None
