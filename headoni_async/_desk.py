@@ -16,11 +16,13 @@ from . import _protocol as proto
 from ._cache import TTLCache
 from ._config import RetryPolicy, Timeouts, env_settings
 from ._errors import (
+    APIError,
     DeskClosed,
     HeadoniError,
     InvalidArgument,
     RateLimited,
     Redactor,
+    ResponseDecodeError,
     ServerError,
     TicketNotFound,
     TransportError,
@@ -397,6 +399,13 @@ class AsyncDesk:
                 self._redact(exc)
             if trace is not None:
                 trace.end(sent, status, exc)
+            if isinstance(exc, APIError | ResponseDecodeError):
+                # The frames below this one hold what the server sent (body,
+                # headers, decoded JSON), which may echo the token: an error
+                # tracker capturing frame locals must not see them.
+                result = None
+                _drop_frames(exc)
+                raise exc.with_traceback(None)  # noqa: B904 - exc is the exception being handled
             raise
         if trace is not None:
             trace.end(sent, status, None)
@@ -694,6 +703,22 @@ class AsyncDesk:
         async with contextlib.aclosing(window):
             async for item in window:
                 yield item
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Cut the tracebacks of the exceptions ``exc`` was raised from or while
+    handling (a JSON decoder's error holds the document in its frames)."""
+    seen = {id(exc)}
+    chained = [exc.__cause__, exc.__context__]
+    while chained:
+        current = chained.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        chained += [current.__cause__, current.__context__]
+        if isinstance(current, BaseExceptionGroup):  # cattrs reports each field so
+            chained += current.exceptions
 
 
 def _as_page(data: Any) -> TicketPage:

@@ -161,12 +161,18 @@ class Redactor:
         """Redact ``exc`` in place (message, notes, and an ``APIError``'s fields). Never raises."""
         if not self._secrets:
             return
+        if isinstance(exc, APIError):
+            # The message shortens the detail and code, which can cut the
+            # token so that no whole copy is left to find: build it again
+            # from the redacted fields (keeping anything added after it).
+            before = exc._message()
+            exc.code, exc.detail, exc.issues = self._clean((exc.code, exc.detail, exc.issues))
+            if exc.args and isinstance(exc.args[0], str) and exc.args[0].startswith(before):
+                exc.args = (exc._message() + exc.args[0][len(before) :], *exc.args[1:])
         exc.args = self._clean(exc.args)
         notes = getattr(exc, "__notes__", None)
         if isinstance(notes, list):
             notes[:] = self._clean(notes)
-        if isinstance(exc, APIError):
-            exc.code, exc.detail, exc.issues = self._clean((exc.code, exc.detail, exc.issues))
         if isinstance(exc, UnexpectedRedirect) and exc.location is not None:
             exc.location = self._clean(exc.location)
 

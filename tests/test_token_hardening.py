@@ -213,6 +213,25 @@ async def test_text_the_server_echoes_is_redacted_before_it_enters_an_error(
     assert not any(SECRET in text for text in shown), shown
     if kind == "json":
         assert "[redacted]" in str(exc)
+    # The body and headers that echoed it are in no frame an error tracker captures.
+    assert _leaks(exc, SECRET) == []
+
+
+@pytest.mark.parametrize(("field", "cut"), [("detail", 500), ("error", 100)])
+async def test_an_echoed_token_cut_by_the_one_line_message_leaves_no_part_of_it(
+    serve: Serve, field: str, cut: int
+) -> None:
+    # The message shortens a long detail (or code); the cut must not fall inside the token.
+    async def answer(request: web.Request) -> web.Response:
+        body = {"error": "bad", "detail": "d", field: "x" * (cut - 10) + TOKEN + " and more text"}
+        return web.Response(status=400, text=json.dumps(body), content_type="application/json")
+
+    server = await serve(answer)
+    async with AsyncDesk("acme", TOKEN, base_url=server.base_url, retry=FEW) as desk:
+        exc = await _failure(desk.get_ticket(1247))
+    assert "[redacted]" in (exc.detail if field == "detail" else exc.code)  # type: ignore[attr-defined]
+    assert "hd_Echo" not in str(exc), str(exc)[-80:]
+    assert SECRET[:5] not in str(exc)
 
 
 @pytest.mark.parametrize(("status", "kind"), [(400, "json"), (502, "html"), (200, "page")])
