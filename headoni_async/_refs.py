@@ -54,9 +54,12 @@ def parse_ticket_refs(text: str) -> list[int]:
         return []
     urls = [m.span() for m in _URL.finditer(text)] if "/" in text or "www." in text.lower() else []
     seen: dict[int, None] = {}
+    url = 0  # mentions and URLs both come in text order: one walk over each
     for match in _REF.finditer(text):
         at = match.start()
-        if any(start <= at < end for start, end in urls):
+        while url < len(urls) and urls[url][1] <= at:
+            url += 1
+        if url < len(urls) and urls[url][0] <= at:
             continue
         seen.setdefault(int(match.group(1)))
     return list(seen)

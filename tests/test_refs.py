@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -101,3 +103,34 @@ def test_a_mention_followed_by_more_word_or_number_never_counts(number: int, aft
 @given(_numbers, st.sampled_from(["https://x.example/p", "http://a.b/c?d=e", "www.x.example/", "ftp://h/"]))
 def test_a_url_fragment_never_counts(number: int, url: str) -> None:
     assert parse_ticket_refs(f"go to {url}#{number} now") == []
+
+
+def test_a_long_message_of_urls_and_mentions_costs_linear_work() -> None:
+    # A bot parses whatever anyone posts. Each mention was checked against
+    # every URL of the message: a 200 KB message of both blocked the event
+    # loop for 20 s. Counted in Python steps (not timed): a bounded number per
+    # mention, or the tracer stops the parse at once.
+    import sys
+
+    from headoni_async import _refs
+
+    mentions = 3000
+    text = "".join(f" a://x #{n} " for n in range(1, mentions + 1))
+    budget, steps = 30 * mentions, 0
+
+    def tracer(frame: Any, event: str, arg: object) -> Any:
+        nonlocal steps
+        if frame.f_code.co_filename != _refs.__file__:
+            return None
+        steps += 1
+        if steps > budget:
+            raise AssertionError(f"more than {budget} steps for {mentions} mentions")
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        found = parse_ticket_refs(text)
+    finally:
+        sys.settrace(previous)
+    assert found == list(range(1, mentions + 1))
