@@ -43,8 +43,8 @@ from ._errors import (
     Unauthenticated,
 )
 from ._export import ExportProgress, ExportResult, export_tickets
+from ._json import json_dumps
 from ._models import Ticket, TicketSummary, to_api_json
-from ._protocol import json_dumps
 from ._sync import SyncProgress, SyncResult, sync_desk
 from ._terminal import json_terminal_safe, terminal_safe
 
