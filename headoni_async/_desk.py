@@ -5,9 +5,7 @@ endpoint methods over it. Everything aiohttp lives in ``_transport``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
@@ -48,27 +46,17 @@ from ._models import (
     decode_ticket_types,
     page_from_bytes,
 )
-from ._pager import TicketStream, fetch_in_order
+from ._pager import TicketStream, fetch_many
 from ._ratelimit import Pacer, RateLimit
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Request, Sender, Session, Transport
+from ._views import CallOptions, Shared
 from ._watch import watch_tickets
 
 __all__ = ["AsyncDesk"]
 
 _T = TypeVar("_T")
-logger: Final = logging.getLogger("headoni_async")
-
-
-class _Shared:
-    """The mutable state a desk shares with its ``with_options()`` views."""
-
-    __slots__ = ("closed", "retries")
-
-    def __init__(self) -> None:
-        self.closed = False
-        self.retries = 0
 
 
 class AsyncDesk:
@@ -149,7 +137,8 @@ class AsyncDesk:
         self._desk = proto.check_desk_slug(desk)
         self._base_url = proto.desk_base_url(self._desk, base_url)
         self._scopes = proto.check_scopes(scopes)
-        self._retry = proto.check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        # A view replaces these (with_options); the desk's own timeouts are the transport's.
+        self._options = CallOptions().replaced(retry=retry)
         self._hooks = HookSet(hooks)
         limit = RateLimit(requests=rate_limit) if isinstance(rate_limit, int) else rate_limit
         limit = proto.check_instance("rate_limit", limit, RateLimit)
@@ -173,10 +162,8 @@ class AsyncDesk:
         # What a with_options() view shares with its desk: the state below
         # (one object, so a close is seen by every view), the transport, the
         # task set, the loop binding, the cache, the hooks and the pacer.
-        self._shared = _Shared()
+        self._shared = Shared()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timeouts: Timeouts | None = None  # a view's own, else the transport's
-        self._extra_headers: Mapping[str, str] | None = None
         self._is_view = False
         self._where = proto.server_of(self._base_url)
         self._loop = LoopBinding(self.close, self._desk)
@@ -267,14 +254,9 @@ class AsyncDesk:
             InvalidArgument: a header that may not be set, or one whose name
                 or value could not be sent as is (CR, LF, NUL, non-ASCII).
         """
+        options = self._options.replaced(retry=retry, timeouts=timeouts, headers=headers)
         view = copy.copy(self)
-        view._is_view = True
-        if retry is not None:
-            view._retry = proto.check_instance("retry", retry, RetryPolicy) or self._retry
-        if timeouts is not None:
-            view._timeouts = proto.check_instance("timeouts", timeouts, Timeouts)
-        if headers is not None:
-            view._extra_headers = {**(self._extra_headers or {}), **proto.check_extra_headers(headers)}
+        view._is_view, view._options = True, options
         return view
 
     async def __aenter__(self) -> AsyncDesk:
@@ -335,9 +317,9 @@ class AsyncDesk:
         self._loop.check()
         self._check_open()
         path = url_path or route.format()
-        request = Request(route, path, params, proto.json_body(body), self._timeouts, self._extra_headers)
-        shared, pacer = self._shared, self._pacer
-        trace = self._hooks.trace(self._desk, self._where, route) if self._hooks.active else None
+        shared, pacer, options = self._shared, self._pacer, self._options
+        request = Request(route, path, params, proto.json_body(body), options.timeouts, options.headers)
+        trace = self._hooks.trace(self._desk, self._where, route)
         sent = 0
         status: int | None = None
 
@@ -347,13 +329,11 @@ class AsyncDesk:
             if shared.closed:
                 raise self._closed_during(route)
             sent += 1
-            if trace is not None:
-                trace.request(sent)
+            trace.request(sent)
             try:
                 raw = await self._transport.send(request, remaining=remaining, attempt=sent)
             except (TransportError, DeskClosed) as exc:
-                if trace is not None:
-                    trace.response(sent, None, exc)
+                trace.response(sent, None, exc)
                 if shared.closed:  # the failure is the close itself: say so, and do not retry
                     raise self._closed_during(route) from None
                 raise
@@ -361,30 +341,26 @@ class AsyncDesk:
             if fast is not None and status < 300:
                 value = fast(raw.body)
                 if value is not None:
-                    if trace is not None:
-                        trace.response(sent, status, None)
+                    trace.response(sent, status, None)
                     return value
             try:
                 result = proto.decipher_response(route, raw.status, raw.headers, raw.body)
             except HeadoniError as exc:
-                if trace is not None:
-                    trace.response(sent, status, exc)
+                trace.response(sent, status, exc)
                 if pacer is not None and isinstance(exc, RateLimited) and exc.retry_after is not None:
                     pacer.pause(exc.retry_after)  # every later request of the desk waits
                 raise
-            if trace is not None:
-                trace.response(sent, status, None)
+            trace.response(sent, status, None)
             return result
 
         def on_retry(failure: BaseException | None, number: int, wait: float) -> None:
             shared.retries += 1
-            if trace is not None:
-                trace.retry(number, failure, wait)
+            trace.retry(number, failure, wait)
 
         try:
             result = await call_with_retries(
                 attempt,
-                policy=self._retry,
+                policy=options.retry,
                 idempotent=route.idempotent,
                 label=route.label,
                 sleep=asyncio.sleep,
@@ -397,8 +373,7 @@ class AsyncDesk:
                 note_unknown_outcome(exc, idempotent=route.idempotent)
             if isinstance(exc, HeadoniError):
                 self._redact(exc)
-            if trace is not None:
-                trace.end(sent, status, exc)
+            trace.end(sent, status, exc)
             if isinstance(exc, APIError | ResponseDecodeError):
                 # The frames below this one hold what the server sent (body,
                 # headers, decoded JSON), which may echo the token: an error
@@ -407,8 +382,7 @@ class AsyncDesk:
                 _drop_frames(exc)
                 raise exc.with_traceback(None)  # noqa: B904 - exc is the exception being handled
             raise
-        if trace is not None:
-            trace.end(sent, status, None)
+        trace.end(sent, status, None)
         return result
 
     def _closed_during(self, route: Route) -> DeskClosed:
@@ -678,7 +652,7 @@ class AsyncDesk:
         """
         return self._fetch_many(ids, concurrency, missing, self.get_ticket_record, "get_ticket_records")
 
-    async def _fetch_many(
+    def _fetch_many(
         self,
         ids: Iterable[int | str],
         concurrency: int,
@@ -686,23 +660,16 @@ class AsyncDesk:
         fetch: Callable[[str], Awaitable[_T]],
         name: str,
     ) -> AsyncIterator[_T]:
-        keys = proto.check_ticket_keys(ids)
-        limit = proto.check_positive_int("concurrency", concurrency)
-        pool = getattr(self._transport, "pool_size", limit)
-        if limit > pool:
-            logger.warning(
-                "%s(concurrency=%d) is above the desk's pool of %d connection%s: at most %d requests "
-                "run at once (raise AsyncDesk(max_connections=...) to run more)",
-                name, limit, pool, "" if pool == 1 else "s", pool,
-            )  # fmt: skip
-        skip = proto.check_missing(missing)
-        proto.require_scope(ROUTES["get_ticket"], self._scopes)
-        window = fetch_in_order(
-            fetch, keys, concurrency=limit, track=self._track, skip_missing=skip, name=name
+        return fetch_many(
+            fetch,
+            ids,
+            concurrency=concurrency,
+            missing=missing,
+            scopes=self._scopes,
+            pool=getattr(self._transport, "pool_size", None),  # a test's fake transport has none
+            track=self._track,
+            name=name,
         )
-        async with contextlib.aclosing(window):
-            async for item in window:
-                yield item
 
 
 def _drop_frames(exc: BaseException) -> None:

@@ -28,7 +28,7 @@ import attrs
 from ._errors import InvalidArgumentType
 from ._routes import Route
 
-__all__ = ["CallTrace", "HookSet", "Hooks", "RequestEvent", "api_template"]
+__all__ = ["NO_TRACE", "CallTrace", "HookSet", "Hooks", "RequestEvent", "Trace", "api_template"]
 
 logger: Final = logging.getLogger("headoni_async")
 
@@ -129,9 +129,9 @@ class HookSet:
     def __add__(self, other: HookSet) -> HookSet:
         return HookSet(self.hooks + other.hooks)
 
-    def trace(self, desk: str, server: tuple[str, int], route: Route) -> CallTrace:
-        """The events of one new call of ``route``."""
-        return CallTrace(self, desk, server, route)
+    def trace(self, desk: str, server: tuple[str, int], route: Route) -> Trace:
+        """The events of one new call of ``route`` (``NO_TRACE`` when no hook is set)."""
+        return CallTrace(self, desk, server, route) if self.active else NO_TRACE
 
     def wants(self, kind: str) -> bool:
         """Whether any callback of ``kind`` is set (else no event is built for it)."""
@@ -148,7 +148,29 @@ class HookSet:
                 )
 
 
-class CallTrace:
+class Trace:
+    """The events of one call, dropped: what a desk without hooks traces with
+    (a null object, so the request path has no ``if trace`` branches)."""
+
+    __slots__ = ()
+
+    def request(self, attempt: int) -> None:
+        """Attempt ``attempt`` starts."""
+
+    def response(self, attempt: int, status: int | None, error: BaseException | None) -> None:
+        """Attempt ``attempt`` ended with a status, a failure, or both."""
+
+    def retry(self, attempt: int, error: BaseException | None, wait: float) -> None:
+        """A retry was scheduled after attempt ``attempt`` failed."""
+
+    def end(self, attempts: int, status: int | None, error: BaseException | None) -> None:
+        """The call is over after ``attempts`` sends."""
+
+
+NO_TRACE: Final = Trace()
+
+
+class CallTrace(Trace):
     """Builds and emits the events of one call; the clock starts here."""
 
     __slots__ = ("_call", "_desk", "_hooks", "_method", "_route", "_server", "_started")
@@ -184,22 +206,18 @@ class CallTrace:
         )
 
     def request(self, attempt: int) -> None:
-        """Attempt ``attempt`` starts."""
         if self._hooks.wants("on_request"):
             self._hooks.emit("on_request", self._event(attempt, None, None))
 
     def response(self, attempt: int, status: int | None, error: BaseException | None) -> None:
-        """Attempt ``attempt`` ended with a status, a failure, or both."""
         if self._hooks.wants("on_response"):
             self._hooks.emit("on_response", self._event(attempt, status, error))
 
     def retry(self, attempt: int, error: BaseException | None, wait: float) -> None:
-        """A retry was scheduled after attempt ``attempt`` failed."""
         if self._hooks.wants("on_retry"):
             self._hooks.emit("on_retry", self._event(attempt, None, error, wait))
 
     def end(self, attempts: int, status: int | None, error: BaseException | None) -> None:
-        """The call is over after ``attempts`` sends."""
         if self._hooks.wants("on_call_end"):
             self._hooks.emit("on_call_end", self._event(attempts, status, error))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -21,9 +22,12 @@ from typing import Any, Final, TypeVar
 
 from ._errors import DeskClosed, HeadoniError, InvalidArgument, ResponseDecodeError, TicketNotFound
 from ._models import TicketPage, TicketSummary
+from ._protocol import check_missing, check_positive_int, check_ticket_keys, require_scope
 from ._routes import ROUTES
 
-__all__ = ["TicketStream", "await_tracked", "fetch_in_order"]
+__all__ = ["TicketStream", "await_tracked", "fetch_in_order", "fetch_many"]
+
+logger: Final = logging.getLogger("headoni_async")
 
 MAX_EMPTY_PAGES: Final = 100
 """Empty pages in a row, each with a ``nextCursor``, after which a stream gives
@@ -191,6 +195,42 @@ class _Skipped:
 
 
 _SKIPPED: Final = _Skipped()
+
+
+async def fetch_many(
+    fetch: Callable[[str], Awaitable[_T]],
+    ids: object,
+    *,
+    concurrency: object,
+    missing: object,
+    scopes: frozenset[str] | None,
+    pool: int | None,
+    track: Track,
+    name: str,
+) -> AsyncGenerator[_T, None]:
+    """``AsyncDesk.get_tickets()`` and its siblings: the arguments checked as
+    the iteration starts (before any I/O), a warning when ``concurrency`` is
+    above the desk's ``pool`` of connections, then ``fetch_in_order``.
+
+    Raises ``InvalidArgumentType``/``InvalidArgument`` for bad arguments and
+    ``InsufficientScope`` when ``scopes`` lack ``get_ticket``'s, then what
+    ``fetch_in_order`` raises.
+    """
+    keys = check_ticket_keys(ids)
+    limit = check_positive_int("concurrency", concurrency)
+    pool = limit if pool is None else pool
+    if limit > pool:
+        logger.warning(
+            "%s(concurrency=%d) is above the desk's pool of %d connection%s: at most %d requests "
+            "run at once (raise AsyncDesk(max_connections=...) to run more)",
+            name, limit, pool, "" if pool == 1 else "s", pool,
+        )  # fmt: skip
+    skip = check_missing(missing)
+    require_scope(ROUTES["get_ticket"], scopes)
+    window = fetch_in_order(fetch, keys, concurrency=limit, track=track, skip_missing=skip, name=name)
+    async with contextlib.aclosing(window):
+        async for item in window:
+            yield item
 
 
 async def fetch_in_order(

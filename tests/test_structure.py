@@ -31,6 +31,7 @@ FLOW = [
     "_transport",
     "_pager",
     "_watch",
+    "_views",
     "_desk",
     "_filelock",
     "_export",
