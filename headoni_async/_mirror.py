@@ -204,11 +204,13 @@ def clean_text(value: object) -> str | None:
     return value
 
 
-def clean_int(value: object) -> int | str | None:
-    """A value for the INTEGER ``number`` column; past 64 bits it is kept as text."""
+def clean_int(value: object) -> int | None:
+    """A value for the INTEGER ``number`` column: ``None`` past 64 bits (the
+    column's affinity would turn its text into a rounded REAL; the exact
+    value is in the JSON)."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return value if value in _INT64 else str(value)
+    return value if value in _INT64 else None
 
 
 def _field(record: Mapping[str, Any], *path: str) -> Any:
