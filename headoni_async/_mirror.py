@@ -529,6 +529,11 @@ def replace_catalog(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[s
     conn.execute("COMMIT")
 
 
+def is_empty(conn: sqlite3.Connection) -> bool:
+    """Whether the mirror holds no ticket at all (not even one marked deleted)."""
+    return conn.execute("SELECT 1 FROM tickets LIMIT 1").fetchone() is None
+
+
 def listed_count(conn: sqlite3.Connection) -> int:
     """Tickets in the mirror that the desk still lists (not marked deleted)."""
     return int(conn.execute("SELECT count(*) FROM tickets WHERE deleted_at IS NULL").fetchone()[0])

@@ -132,11 +132,19 @@ async def sync_desk(
     path = Path(os.fspath(db_path))
     async with await db.Mirror.open(path, desk.desk, desk.base_url, reset_state=reset_state) as mirror:
         run.mirror = mirror
+        state = mirror.state
+        # Into an empty mirror the walk for new tickets reads every summary
+        # already: a refresh right behind it would read them all again.
+        first = state.high_water is None and state.walk_top is None and state.refresh_cursor is None
+        first = first and await mirror.run(db.is_empty)
         try:
             await run.catalog()
-            await run.new_tickets(mirror.state)
-            if refresh:
-                await run.refresh(mirror.state)
+            await run.new_tickets(state)
+            if refresh and first:
+                await mirror.run(db.set_state, {"last_refresh_at": db.now_iso()})
+                run.refreshed = True
+            elif refresh:
+                await run.refresh(state)
         finally:
             await run.drain()
         await mirror.run(db.set_state, {"last_sync_at": db.now_iso()})

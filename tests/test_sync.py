@@ -99,6 +99,19 @@ async def test_refresh_full_fetches_exactly_the_changed(
     assert [n for (n,) in tags] == changed
 
 
+async def test_a_refresh_into_an_empty_mirror_walks_the_desk_once(
+    fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.db"
+    result = await sync_desk(desk, db, refresh=True, full=True)
+    assert fake.count("list_tickets") == 2 and fake.count("get_ticket") == 150
+    assert result.refreshed and result.new == 150
+    assert query(db, "SELECT last_refresh_at IS NOT NULL FROM sync_state") == [(1,)]
+    fake.remove_ticket(fake.store.all_ids_desc()[7])
+    again = await sync_desk(desk, db, refresh=True)  # not empty any more: a real refresh
+    assert again.deleted == 1 and fake.count("list_tickets") == 2 + 1 + 2
+
+
 async def test_summaries_first_then_full_fetches_only_what_has_no_whole_ticket(
     fake: FakeDesk, desk: AsyncDesk, tmp_path: Path
 ) -> None:
