@@ -19,7 +19,6 @@ from ._errors import (
     HeadoniError,
     InvalidArgument,
     RateLimited,
-    Redactor,
     ResponseDecodeError,
     ServerError,
     TicketNotFound,
@@ -48,6 +47,7 @@ from ._models import (
 )
 from ._pager import TicketStream, fetch_many
 from ._ratelimit import Pacer, RateLimit
+from ._redact import Redactor, drop_frames
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Request, Sender, Session, Transport
@@ -379,7 +379,7 @@ class AsyncDesk:
                 # headers, decoded JSON), which may echo the token: an error
                 # tracker capturing frame locals must not see them.
                 result = None
-                _drop_frames(exc)
+                drop_frames(exc)
                 raise exc.with_traceback(None)  # noqa: B904 - exc is the exception being handled
             raise
         trace.end(sent, status, None)
@@ -670,22 +670,6 @@ class AsyncDesk:
             track=self._track,
             name=name,
         )
-
-
-def _drop_frames(exc: BaseException) -> None:
-    """Cut the tracebacks of the exceptions ``exc`` was raised from or while
-    handling (a JSON decoder's error holds the document in its frames)."""
-    seen = {id(exc)}
-    chained = [exc.__cause__, exc.__context__]
-    while chained:
-        current = chained.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        current.__traceback__ = None
-        chained += [current.__cause__, current.__context__]
-        if isinstance(current, BaseExceptionGroup):  # cattrs reports each field so
-            chained += current.exceptions
 
 
 def _as_page(data: Any) -> TicketPage:

@@ -17,6 +17,7 @@ FLOW = [
     "_json",
     "_routes",
     "_errors",
+    "_redact",
     "_config",
     "_protocol",
     "_page_structs",
