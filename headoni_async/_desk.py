@@ -159,9 +159,7 @@ class AsyncDesk:
             trust_env=proto.check_bool("trust_env", trust_env) and self._base_url.startswith("https://"),
             pace=self._pacer,
         )
-        # What a with_options() view shares with its desk: the state below
-        # (one object, so a close is seen by every view), the transport, the
-        # task set, the loop binding, the cache, the hooks and the pacer.
+        # A with_options() view shares everything but _options and _is_view.
         self._shared = Shared()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._is_view = False
