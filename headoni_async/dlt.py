@@ -114,12 +114,18 @@ def _headoni(
     """
     connect = _Connect(desk, token, base_url, retry, timeouts)
     del token  # only in `connect` from here on, whose repr hides it: not a traceback local
-    slug = connect.open().desk  # checks every argument now; it opens no session, so no I/O
+    opened = connect.open()  # checks every argument now; it opens no session, so no I/O
+    slug, api = opened.desk, opened.base_url
     _check_count("page_size", page_size, 100)
     _check_count("concurrency", concurrency, None)
 
     async def tickets() -> AsyncIterator[Rows]:
         state = dlt.current.resource_state("tickets").setdefault("desks", {}).setdefault(slug, {})
+        if state.get("base_url") != api:
+            # Another server under this slug (a local fake desk first, then the real
+            # one): its ids say nothing about this one's, so its cursor starts afresh.
+            state.clear()
+            state["base_url"] = api
         pages = _ticket_rows(
             connect, state, full=full, refresh=refresh, page_size=page_size, concurrency=concurrency
         )

@@ -252,6 +252,19 @@ def test_full_tickets_with_messages_after_a_partial_run_a_refresh_and_then_anoth
     assert query(p, "SELECT count(*) FROM tickets") == [(180,)]
 
 
+def test_the_same_slug_at_another_base_url_has_a_cursor_of_its_own(home: Path, tmp_path: Path) -> None:
+    # Tried first on a local fake desk, then pointed at the real one under the same
+    # slug: the fake's newest id must not hide the real desk's older tickets.
+    first, second = FakeDesk("acme", tickets=30, seed=1), FakeDesk("acme", tickets=20, seed=2)
+    p = pipeline(tmp_path)
+    for desk in (first, second):
+        with desk.serve_in_thread():
+            p.run(headoni_source(desk="acme", token=desk.mint_token({"tickets:read"}), base_url=desk.base_url))
+    assert int(second.store.all_ids_desc()[0]) < int(first.store.all_ids_desc()[0])
+    assert loaded_rows(p, "tickets") == 20
+    assert {r[0] for r in query(p, "SELECT id FROM tickets")} >= set(second.store.all_ids_desc())
+
+
 def test_the_module_names_one_documented_source() -> None:
     import headoni_async.dlt as module
 
