@@ -229,3 +229,22 @@ def test_progress_bar_keeps_warnings_above_it_and_labels_a_resume(tmp_path: Path
         code, screen = _on_a_terminal([*MODULE, "export", "--out", str(out), "--resume"], env)
     assert code == 0, screen
     assert "this run: 600 tickets" in screen and "in the file: 1200 tickets" in screen, screen
+
+
+def test_sigterm_is_handled_like_ctrl_c_by_a_plain_lookup() -> None:
+    import signal
+    import time
+
+    fake = FakeDesk("acme", tickets=5, latency=30)  # every answer waits: the call is in flight
+    with fake.serve_in_thread() as url:
+        env = {**os.environ, "HEADONI_BASE_URL": url, "HEADONI_TOKEN": fake.mint_token()}
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and command, fixed arguments
+            [*MODULE, "departments"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while fake.count("departments") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert err.strip() == "headoni: terminated"
