@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from headoni_async import AsyncDesk, InvalidArgument, ServerError
-from headoni_async._export import ExportRefused, export_tickets, parse_checkpoint
+from headoni_async._checkpoint import ExportRefused, parse_checkpoint
+from headoni_async._export import export_tickets
 from headoni_async.cli import main
 from headoni_async.testing import FakeDesk, Fault
 from headoni_async.testing._fake import _summary, _ticket_document
@@ -632,7 +633,7 @@ def test_a_read_only_target_keeps_its_mode_and_can_be_resumed(
 def test_two_names_for_one_file_share_its_lock(
     env: FakeDesk, out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from headoni_async._export import ExportFiles
+    from headoni_async._checkpoint import ExportFiles
     from headoni_async._filelock import exclusive_lock
 
     link = tmp_path / "link.jsonl"

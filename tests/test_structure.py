@@ -35,6 +35,7 @@ FLOW = [
     "_views",
     "_desk",
     "_filelock",
+    "_checkpoint",
     "_export",
     "_mirror",
     "_sync",
