@@ -566,7 +566,7 @@ class Mirror:
     async def open(cls, db: Path, desk: str, base_url: str, *, reset_state: bool = False) -> Mirror:
         """Lock, open and check the database (see ``prepare``); raises ``SyncLocked``,
         ``SyncMismatch``, ``SyncStateDamaged``, ``SyncError``, or ``InvalidArgument``
-        for a path that is a folder or in a folder that does not exist."""
+        for ``:memory:``, a path that is a folder or in a folder that does not exist."""
         mirror = cls(db)
         try:
             mirror._state = await mirror._call(mirror._open, desk, base_url, reset_state)
@@ -576,6 +576,8 @@ class Mirror:
         return mirror
 
     def _open(self, desk: str, base_url: str, reset_state: bool) -> SyncState:
+        if str(self.db) == ":memory:":  # SQLite's name for a database that dies with the run
+            raise InvalidArgument(":memory: would keep the mirror in memory only: name a database file")
         if self.db.is_dir():
             raise InvalidArgument(f"{self.db} is a folder: name the database file in it")
         if not self.db.parent.is_dir():

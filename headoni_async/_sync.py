@@ -116,7 +116,7 @@ async def sync_desk(
         SyncStateDamaged: its sync state row fails validation.
         SyncError: SQLite failed (disk full, I/O error, ...).
         InvalidArgument, InvalidArgumentType: a bad argument (also a
-            ``db_path`` that is a folder or lies in one that does not exist),
+            ``db_path`` that is a folder, is ``:memory:``, or lies in one that does not exist),
             before any request.
         And what the desk's calls raise (``HeadoniError`` subclasses).
     """

@@ -125,7 +125,9 @@ def test_errors_are_one_line_with_their_exit_codes(
     (tmp_path / "junk.db").write_text("not a database\n" * 200)
     assert run_cli(["sync", "--db", str(tmp_path / "junk.db")]) == 2
     assert "not a headoni sync database" in capsys.readouterr().err
-    for where, says in ((tmp_path, "is a folder"), (tmp_path / "no" / "t.db", "does not exist")):
+    # (":memory:" is SQLite's in-memory database: the run would "sync" into RAM and keep nothing.)
+    places = ((tmp_path, "is a folder"), (tmp_path / "no" / "t.db", "does not exist"), (":memory:", "in memory"))
+    for where, says in places:
         assert run_cli(["sync", "--db", str(where)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err and ".lock" not in err, err
