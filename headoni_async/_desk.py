@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
@@ -24,6 +25,7 @@ from ._errors import (
     TicketNotFound,
     TransportError,
     note_unknown_outcome,
+    parse_retry_after,
 )
 from ._hooks import Hooks, HookSet
 from ._loopbind import LoopBinding
@@ -345,8 +347,12 @@ class AsyncDesk:
                 result = proto.decipher_response(route, raw.status, raw.headers, raw.body)
             except HeadoniError as exc:
                 trace.response(sent, status, exc)
-                if pacer is not None and isinstance(exc, RateLimited) and exc.retry_after is not None:
-                    pacer.pause(exc.retry_after)  # every later request of the desk waits
+                if pacer is not None and isinstance(exc, RateLimited):
+                    # Every later request of the desk waits (a wait past a day, which
+                    # retry_after does not hold, for the longest pause).
+                    pause = parse_retry_after(raw.headers.get("Retry-After"), too_long=math.inf)
+                    if pause is not None:
+                        pacer.pause(pause)
                 raise
             trace.response(sent, status, None)
             return result

@@ -499,11 +499,14 @@ def class_for(status: int, code: str | None) -> type[APIError]:
 _MAX_RETRY_AFTER = 24 * 3600.0
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: float | None = None, too_long: float | None = None
+) -> float | None:
     """Seconds from a ``Retry-After`` header, or ``None`` if absent or unusable.
 
     Accepts delta-seconds and HTTP dates. Anything else (negative, ``nan``,
-    ``inf``, absurdly large, an unparsable date) gives ``None``; it never raises.
+    ``inf``, an unparsable date) gives ``None``; it never raises. A wait past
+    a day (delta-seconds or a date) gives ``too_long`` (default ``None``).
     ``now`` is the POSIX time to measure a date against (default: the clock).
     """
     if value is None:
@@ -513,7 +516,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     if text.isascii() and text.isdigit():
         seconds = float(int(text)) if len(text) <= 12 else math.inf
-        return seconds if seconds <= _MAX_RETRY_AFTER else None
+        return seconds if seconds <= _MAX_RETRY_AFTER else too_long
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -525,8 +528,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         seconds = when.timestamp() - reference
     except (OverflowError, OSError, ValueError):
         return None
-    if not math.isfinite(seconds) or seconds > _MAX_RETRY_AFTER:
+    if not math.isfinite(seconds):
         return None
+    if seconds > _MAX_RETRY_AFTER:
+        return too_long
     return max(seconds, 0.0)
 
 
