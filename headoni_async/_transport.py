@@ -220,8 +220,8 @@ class Transport:
     ) -> RawResponse:
         """Send one request and read its whole body; redirects are never followed.
 
-        First it waits for a connection of the pool (``Timeouts.pool``), then
-        for the rate limit's slot, if any; ``remaining`` (seconds left of the
+        First it waits for the rate limit's slot, if any, then for a
+        connection of the pool (``Timeouts.pool``); ``remaining`` (seconds left of the
         caller's deadline) bounds both waits and this attempt's total
         timeout. One DEBUG record names the request, its outcome, ``attempt``
         (its number among the call's sends) and how long it took; never a
@@ -234,27 +234,32 @@ class Transport:
         timeouts = request.timeouts or self._timeouts
         started = time.perf_counter()
         gate = self._gate
+        release = None
         try:
-            if gate.locked():
-                await self._wait_for_connection(request.route, timeouts.pool, remaining)
-            else:
-                await gate.acquire()  # free: returns at once
-            release = None
+            # The rate limit first: a request waiting for its turn (or out a
+            # 429's pause) holds no connection of the pool, so the pool is
+            # never "busy" with requests that are only waiting.
+            if self._pace is not None:
+                release = await self._pace(request.route, remaining)
             try:
-                if self._pace is not None:
-                    release = await self._pace(request.route, _left(remaining, started))
-                if remaining is not None:
-                    remaining = _left(remaining, started)
-                if request.timeouts is None:
-                    total = timeouts.total
-                    timeout = self._default_timeout
-                    if remaining is not None and (total is None or total > remaining):
-                        timeout = _client_timeout(timeouts, remaining)
+                if gate.locked():
+                    await self._wait_for_connection(request.route, timeouts.pool, _left(remaining, started))
                 else:
-                    timeout = _client_timeout(timeouts, remaining)
-                raw = await self._send(session, request, timeout)
+                    await gate.acquire()  # free: returns at once
+                try:
+                    if remaining is not None:
+                        remaining = _left(remaining, started)
+                    if request.timeouts is None:
+                        total = timeouts.total
+                        timeout = self._default_timeout
+                        if remaining is not None and (total is None or total > remaining):
+                            timeout = _client_timeout(timeouts, remaining)
+                    else:
+                        timeout = _client_timeout(timeouts, remaining)
+                    raw = await self._send(session, request, timeout)
+                finally:
+                    gate.release()
             finally:
-                gate.release()
                 if release is not None:
                     release()
         except (TransportError, ResponseTooLarge, InvalidArgument) as exc:

@@ -18,6 +18,8 @@ from headoni_async import (
     InvalidArgumentType,
     NetworkError,
     PoolTimeout,
+    RateLimit,
+    RateLimited,
     ReadTimeout,
     RetryPolicy,
     Timeouts,
@@ -213,3 +215,23 @@ async def test_bulk_fetch_above_the_pool_size_says_so(
     with caplog.at_level(logging.WARNING, logger="headoni_async"):
         [t async for t in fast.get_tickets(numbers, concurrency=1)]
     assert caplog.text == ""
+
+
+async def test_requests_waiting_for_the_rate_limit_hold_no_connection_of_the_pool(fake: FakeDesk) -> None:
+    # After a 429 the desk pauses; a request waiting out that pause uses no
+    # connection, so another caller must not time out "in the pool" while the
+    # pool is idle (a PoolTimeout is then retried, even for a create, and says
+    # something untrue). Both simply wait for the pause.
+    limit = RateLimit(requests=1000, max_retry_after=0.4)
+    async with AsyncDesk(
+        "acme", fake.mint_token(), base_url=fake.base_url, max_connections=1, rate_limit=limit
+    ) as desk:
+        fake.inject(Fault.error(429, "rate_limited", retry_after="1"), route="departments", on=1)
+        with pytest.raises(RateLimited):
+            await desk.departments()
+        waiting = asyncio.ensure_future(desk.departments())
+        await asyncio.sleep(0.05)  # it is waiting out the pause
+        hurried = desk.with_options(timeouts=Timeouts(pool=0.1), retry=RetryPolicy(attempts=1))
+        types = await hurried.ticket_types()
+        assert types and len(await waiting) == 3
+    assert fake.count() == 3
