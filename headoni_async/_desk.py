@@ -49,7 +49,7 @@ from ._models import (
 )
 from ._pager import TicketStream, fetch_many
 from ._ratelimit import Pacer, RateLimit
-from ._redact import Redactor, drop_frames
+from ._redact import Redactor, drop_frames, without_frames
 from ._retry import call_with_retries
 from ._routes import ROUTES, Route
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Request, Sender, Session, Transport
@@ -136,38 +136,45 @@ class AsyncDesk:
         rate_limit: RateLimit | int | None = None,
         _transport: Sender | None = None,
     ) -> None:
-        self._desk = proto.check_desk_slug(desk)
-        self._base_url = proto.desk_base_url(self._desk, base_url)
-        self._scopes = proto.check_scopes(scopes)
-        # A view replaces these (with_options); the desk's own timeouts are the transport's.
-        self._options = CallOptions().replaced(retry=retry)
-        self._hooks = HookSet(hooks)
-        limit = RateLimit(requests=rate_limit) if isinstance(rate_limit, int) else rate_limit
-        limit = proto.check_instance("rate_limit", limit, RateLimit)
-        self._pacer = None if limit is None else Pacer(limit)
-        token = proto.check_token(token)
-        # Takes the token out of any text the server echoes into an error.
-        self._redact: Final = Redactor(token)
-        # A Sender given by a test replaces the aiohttp transport (and its settings).
-        self._transport: Final = _transport or Transport(
-            self._base_url,
-            token,
-            timeouts=proto.check_instance("timeouts", timeouts, Timeouts) or Timeouts(),
-            max_connections=proto.check_positive_int("max_connections", max_connections),
-            max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
-            session=session,
-            # Never an environment proxy (nor .netrc) for plain http: the token
-            # would reach the proxy in clear text (plain http is loopback only).
-            trust_env=proto.check_bool("trust_env", trust_env) and self._base_url.startswith("https://"),
-            pace=self._pacer,
-        )
-        # A with_options() view shares everything but _options and _is_view.
-        self._shared = Shared()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._is_view = False
-        self._where = proto.server_of(self._base_url)
-        self._loop = LoopBinding(self.close, self._desk)
-        self._cache = TTLCache(proto.check_seconds("cache_ttl", cache_ttl))
+        try:
+            self._desk = proto.check_desk_slug(desk)
+            self._base_url = proto.desk_base_url(self._desk, base_url)
+            self._scopes = proto.check_scopes(scopes)
+            # A view replaces these (with_options); the desk's own timeouts are the transport's.
+            self._options = CallOptions().replaced(retry=retry)
+            self._hooks = HookSet(hooks)
+            limit = RateLimit(requests=rate_limit) if isinstance(rate_limit, int) else rate_limit
+            limit = proto.check_instance("rate_limit", limit, RateLimit)
+            self._pacer = None if limit is None else Pacer(limit)
+            token = proto.check_token(token)
+            # Takes the token out of any text the server echoes into an error.
+            self._redact: Final = Redactor(token)
+            # A Sender given by a test replaces the aiohttp transport (and its settings).
+            self._transport: Final = _transport or Transport(
+                self._base_url,
+                token,
+                timeouts=proto.check_instance("timeouts", timeouts, Timeouts) or Timeouts(),
+                max_connections=proto.check_positive_int("max_connections", max_connections),
+                max_response_bytes=proto.check_positive_int("max_response_bytes", max_response_bytes),
+                session=session,
+                # Never an environment proxy (nor .netrc) for plain http: the token
+                # would reach the proxy in clear text (plain http is loopback only).
+                trust_env=proto.check_bool("trust_env", trust_env) and self._base_url.startswith("https://"),
+                pace=self._pacer,
+            )
+            # A with_options() view shares everything but _options and _is_view.
+            self._shared = Shared()
+            self._tasks: set[asyncio.Task[Any]] = set()
+            self._is_view = False
+            self._where = proto.server_of(self._base_url)
+            self._loop = LoopBinding(self.close, self._desk)
+            self._cache = TTLCache(proto.check_seconds("cache_ttl", cache_ttl))
+        except Exception as exc:  # noqa: BLE001 - any refusal, whatever its type, loses these frames
+            # The refusal of any argument passes through this frame, whose
+            # locals an error tracker captures: the token leaves it first,
+            # and the frames of the checks that held it are cut.
+            del token
+            raise without_frames(exc)  # noqa: B904 - re-raised as itself, not chained
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncDesk:
@@ -191,9 +198,15 @@ class AsyncDesk:
                 ``base_url`` or ``scopes`` (those come from the environment), or
                 an option of the wrong type.
         """
-        settings = env_settings(os.environ if environ is None else environ)
-        proto.check_env_settings(settings, options)
-        return cls(settings.pop("desk"), settings.pop("token"), **settings, **options)
+        try:
+            settings = env_settings(os.environ if environ is None else environ)
+            proto.check_env_settings(settings, options)
+            return cls(settings.pop("desk"), settings.pop("token"), **settings, **options)
+        except Exception as exc:  # noqa: BLE001 - any refusal, whatever its type, loses these frames
+            # The environment and the settings read from it hold the token:
+            # neither stays in this frame's locals, nor the checks' frames.
+            environ = settings = None
+            raise without_frames(exc)  # noqa: B904 - re-raised as itself, not chained
 
     # ------------------------------------------------------------------ lifecycle
 

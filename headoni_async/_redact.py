@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from ._errors import APIError, UnexpectedRedirect
 
-__all__ = ["REDACTED", "Redactor", "drop_frames"]
+__all__ = ["REDACTED", "Redactor", "drop_frames", "without_frames"]
 
 REDACTED: Final = "[redacted]"
 # A secret shorter than this is not looked for: it would cut ordinary words.
@@ -83,3 +83,11 @@ def drop_frames(exc: BaseException) -> None:
         chained += [current.__cause__, current.__context__]
         if isinstance(current, BaseExceptionGroup):  # cattrs reports each field so
             chained += current.exceptions
+
+
+def without_frames(exc: BaseException) -> BaseException:
+    """``exc`` with its traceback, and those of the exceptions it chains, cut:
+    for an error raised past frames whose locals held the token (the
+    constructor's checks). Re-raised, it gains only the frames above."""
+    drop_frames(exc)
+    return exc.with_traceback(None)

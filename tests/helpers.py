@@ -199,3 +199,40 @@ def audited(db: Path, base_url: str) -> None:
     mirror.prepare(conn, db, "acme", base_url)
     conn.executescript(AUDIT)
     conn.close()
+
+
+def token_leaks(exc: BaseException, token: str, *, skip: str = "") -> list[str]:
+    """Every place a tool showing exceptions and their frame locals (``pytest -l``,
+    an error tracker) would print ``token`` (with or without its ``hd_``): the
+    text of ``exc`` and of every exception reachable from it (cause, context,
+    group members), and the repr of every local of their traceback frames,
+    except frames of files whose path starts with ``skip`` (a test's own
+    locals hold the token)."""
+    secret = token.removeprefix("hd_")
+    found = []
+    stack: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        stack += [current.__cause__, current.__context__]
+        if isinstance(current, BaseExceptionGroup):
+            stack += list(current.exceptions)
+        for text in (str(current), repr(current), *getattr(current, "__notes__", ())):
+            if secret in text:
+                found.append(f"{type(current).__name__} text")
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if not skip or not frame.f_code.co_filename.startswith(skip):
+                for name, value in frame.f_locals.items():
+                    try:
+                        shown = repr(value)
+                    except Exception:  # noqa: BLE001, S112 - a repr that fails shows nothing
+                        continue
+                    if secret in shown:
+                        found.append(f"{frame.f_code.co_name}() local {name!r} ({type(current).__name__})")
+            tb = tb.tb_next
+    return found

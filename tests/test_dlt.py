@@ -25,6 +25,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402 - only with
 from headoni_async import InvalidArgument, InvalidArgumentType, RetryPolicy, ServerError  # noqa: E402
 from headoni_async.dlt import _pick_rows, _writable, headoni_source  # noqa: E402
 from headoni_async.testing import FakeDesk, Fault  # noqa: E402
+from tests.helpers import token_leaks  # noqa: E402
 
 ONE_TRY = RetryPolicy(attempts=1)
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -383,38 +384,7 @@ def test_writable_hands_back_the_same_record_when_nothing_needs_it() -> None:
 
 
 def frame_leaks(exc: BaseException, token: str) -> list[str]:
-    """Where the token shows in the exception chain's text or in the locals of its
-    traceback frames (outside this file, whose own locals hold it)."""
-    secret = token.removeprefix("hd_")
-    found = []
-    stack: list[BaseException | None] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        stack += [current.__cause__, current.__context__]
-        if secret in str(current) or secret in repr(current):
-            found.append(f"{type(current).__name__} text")
-        tb = current.__traceback__
-        while tb is not None:
-            frame = tb.tb_frame
-            if frame.f_code.co_filename != __file__:
-                found += [
-                    f"{frame.f_code.co_name}() local {name}"
-                    for name, value in frame.f_locals.items()
-                    if secret in _shown(value)
-                ]
-            tb = tb.tb_next
-    return found
-
-
-def _shown(value: object) -> str:
-    try:
-        return repr(value)
-    except Exception:  # noqa: BLE001 - a repr that fails shows nothing
-        return ""
+    return token_leaks(exc, token, skip=__file__)
 
 
 def _caused_by(exc: BaseException, cls: type[BaseException]) -> bool:

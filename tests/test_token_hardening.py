@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,47 +15,14 @@ from aiohttp import web
 
 from headoni_async import AsyncDesk, HeadoniError, RetryPolicy, Timeouts
 from headoni_async.testing import FakeDesk, Fault
-from tests.helpers import ScriptedServer, Serve, run_cli
+from tests.helpers import ScriptedServer, Serve, run_cli, token_leaks
 
 TESTS = str(Path(__file__).parent)
 FEW = RetryPolicy(attempts=2, backoff_initial=0.001, backoff_max=0.002, deadline=10)
 
 
-def _exceptions(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every exception reachable from it: cause, context, group members."""
-    stack: list[BaseException | None] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack += [current.__cause__, current.__context__]
-        if isinstance(current, BaseExceptionGroup):
-            stack += list(current.exceptions)
-
-
 def _leaks(exc: BaseException, secret: str) -> list[str]:
-    """Every place a tool showing exceptions and frame locals would print ``secret``."""
-    found = []
-    for current in _exceptions(exc):
-        for text in (str(current), repr(current), *getattr(current, "__notes__", ())):
-            if secret in text:
-                found.append(f"{type(current).__name__} text")
-        tb = current.__traceback__
-        while tb is not None:
-            frame = tb.tb_frame
-            if not frame.f_code.co_filename.startswith(TESTS):  # the test's own locals hold the token
-                for name, value in frame.f_locals.items():
-                    try:
-                        shown = repr(value)
-                    except Exception:  # noqa: BLE001, S112 - a repr that fails shows nothing
-                        continue
-                    if secret in shown:
-                        found.append(f"{frame.f_code.co_name}() local {name!r} ({type(current).__name__})")
-            tb = tb.tb_next
-    return found
+    return token_leaks(exc, secret, skip=TESTS)
 
 
 async def _failure(call: Awaitable[Any]) -> HeadoniError:
@@ -317,3 +284,34 @@ class _serving:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+# An argument the constructor refuses: the token was already in its frame.
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
+    ("portal domain as desk", {"desk": "support.acme.com"}),
+    ("plain http off loopback", {"base_url": "http://example.com/api/v1"}),
+    ("scopes", {"scopes": {"tickets:write"}}),
+    ("timeouts", {"timeouts": "1"}),
+    ("max_connections", {"max_connections": 0}),
+    ("rate_limit", {"rate_limit": "10/s"}),
+    ("cache_ttl", {"cache_ttl": -1}),
+    ("token with a newline", {"token": "hd_" + "S3cretT0ken" * 3 + "\n"}),
+    ("token with a space", {"token": "hd_S3cret T0ken" + "x" * 20}),
+]
+
+
+@pytest.mark.parametrize(("name", "bad"), BAD_ARGUMENTS, ids=[n for n, _ in BAD_ARGUMENTS])
+def test_the_token_is_in_no_frame_local_of_a_refused_constructor(name: str, bad: dict[str, Any]) -> None:
+    arguments: dict[str, Any] = {"desk": "acme", "token": "hd_" + "S3cretT0ken" * 3, **bad}
+    secret = arguments["token"].strip().split(" ")[-1]
+    with pytest.raises(HeadoniError) as refused:
+        AsyncDesk(**arguments)
+    assert _leaks(refused.value, secret) == [], name
+
+
+def test_the_token_is_in_no_frame_local_of_a_refused_from_env() -> None:
+    token = "hd_" + "S3cretT0ken" * 3
+    environ = {"HEADONI_DESK": "support.acme.com", "HEADONI_TOKEN": token}
+    with pytest.raises(HeadoniError) as refused:
+        AsyncDesk.from_env(environ)
+    assert _leaks(refused.value, token) == []
