@@ -427,7 +427,9 @@ async def _sync(args: argparse.Namespace) -> int:
                 progress=progress,
                 on_page=update,
             )
-    print(_sync_summary(result, args.db), file=sys.stderr)
+        # Inside the SIGTERM scope: a SIGTERM that finds no summary line printed
+        # always gets the one-line "terminated" answer.
+        print(_sync_summary(result, args.db), file=sys.stderr)
     return 0
 
 

@@ -102,7 +102,7 @@ def test_errors_are_one_line_with_their_exit_codes(
     held = _hold_lock(db)
     started = time.monotonic()
     fails(1, "another sync is using")
-    assert time.monotonic() - started < 2  # not SQLite's busy timeout
+    assert time.monotonic() - started < 4  # not SQLite's 5 s busy timeout
     held.close()
     monkeypatch.setenv("HEADONI_TOKEN", CANARY)
     fails(1, "refused the token")
@@ -155,6 +155,8 @@ for line in sys.stdin:
             code = main(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
+        except KeyboardInterrupt:  # Ctrl-C after the command had returned
+            code = 199
         finally:
             sys.stderr.flush()
             os._exit(code)
@@ -218,14 +220,19 @@ def test_killed_at_random_moments_then_rerun_equals_the_desk(env: FakeDesk, tmp_
             deadline = time.monotonic() + 10
             while env.count() == start and time.monotonic() < deadline:
                 time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.1 if sig != signal.SIGKILL else 0.4))
+            if round_ == len(SIGNALS):
+                pass  # the first SIGKILL lands right after the run's first request: surely mid-run
+            else:
+                time.sleep(rng.uniform(0, 0.1 if sig != signal.SIGKILL else 0.4))
             with contextlib.suppress(ProcessLookupError):  # (it may be done already)
                 os.kill(pid, sig)
             status = forker.wait()
             err = log.read_text()
             if status == -9:
                 kills += 1
-            elif status != 0:  # the command noticed: one line, the database named, no traceback
+            elif status != 0 and "synced" not in err:
+                # It stopped the work: the command noticed, one line, the database named.
+                # (A signal after the summary line may end the process any way it likes.)
                 assert status == code, err
                 assert word in err and "run sync again" in err and "Traceback" not in err
     finally:
