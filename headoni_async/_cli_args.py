@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ._version import VERSION
 
-__all__ = ["EPILOG", "VERSION_TEXT", "accept_global_options_everywhere", "int_in"]
+__all__ = ["EPILOG", "VERSION_TEXT", "accept_global_options_everywhere", "bash_completion", "int_in"]
 
 VERSION_TEXT = f"headoni {VERSION} (headoni-async, Python {sys.version_info[0]}.{sys.version_info[1]})"
 
@@ -85,3 +85,41 @@ def _copy_options(shared: list[argparse.Action], sub: argparse.ArgumentParser) -
             if action.type is not None:
                 kwargs["type"] = action.type
         group.add_argument(*action.option_strings, **kwargs)  # type: ignore[arg-type]
+
+
+def bash_completion(parser: argparse.ArgumentParser) -> str:
+    """A bash completion script for ``parser``'s subcommands and options (zsh:
+    ``autoload -U bashcompinit && bashcompinit`` first). Pure."""
+    words: dict[str, list[str]] = {}
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        subs: list[str] = []
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    subs.append(name)
+                    walk(sub, f"{path} {name}".strip())
+        words[path] = subs + [s for a in p._actions for s in a.option_strings]
+
+    walk(parser, "")
+    cases = "".join(f'        "{path}") echo "{" ".join(found)}" ;;\n' for path, found in words.items())
+    return (
+        '# bash completion for headoni: eval "$(headoni completion bash)"\n'
+        "_headoni_words() {\n"
+        '    case "$1" in\n'
+        f"{cases}"
+        "        *) return 1 ;;\n"
+        "    esac\n"
+        "}\n"
+        "_headoni() {\n"
+        '    local path="" word next\n'
+        '    for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do\n'
+        '        case "$word" in -*) continue ;; esac\n'
+        '        next="${path:+$path }$word"\n'
+        '        _headoni_words "$next" >/dev/null && path="$next"\n'
+        "    done\n"
+        '    mapfile -t COMPREPLY < <(compgen -W "$(_headoni_words "$path")" \\\n'
+        '        -- "${COMP_WORDS[COMP_CWORD]}")\n'
+        "}\n"
+        "complete -F _headoni headoni\n"
+    )

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._cli_args import EPILOG, VERSION_TEXT, accept_global_options_everywhere, int_in
+from ._cli_args import EPILOG, VERSION_TEXT, accept_global_options_everywhere, bash_completion, int_in
 from ._config import RetryPolicy
 from ._desk import AsyncDesk
 from ._errors import (
@@ -158,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--out", type=Path, help="keep the export here (default: a temporary folder, removed afterwards)"
+    )
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument(
+        "shell", choices=["bash"], help='bash (zsh via bashcompinit): eval "$(headoni completion bash)"'
     )
     accept_global_options_everywhere(parser)
     return parser
@@ -694,6 +698,9 @@ def _run(args: argparse.Namespace) -> int:
             return asyncio.run(_tickets(args))
         if args.command in ("departments", "ticket-types"):
             return asyncio.run(_listing(args))
+        if args.command == "completion":
+            print(bash_completion(_parser()), end="")
+            return 0
         if args.command == "fake-desk":
             return _fake_desk(args)
         return _demo(args)

@@ -248,3 +248,22 @@ def test_sigterm_is_handled_like_ctrl_c_by_a_plain_lookup() -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
     assert err.strip() == "headoni: terminated"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("headoni tic", "ticket tickets ticket-types"),
+        ("headoni ticket cr", "create"),
+        ("headoni --desk acme ticket get --js", "--json"),
+        ("headoni tickets --status open --li", "--limit"),
+    ],
+)
+def test_bash_completion_follows_subcommands_and_options(line: str, expected: str) -> None:
+    from headoni_async._cli_args import bash_completion
+
+    script = bash_completion(_parser()) + (
+        f'read -ra COMP_WORDS <<< "{line}"; COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); _headoni; echo "${{COMPREPLY[*]}}"\n'
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=True)  # noqa: S603, S607 - bash runs our own script
+    assert done.stdout.strip() == expected
