@@ -68,9 +68,12 @@ async def watch_tickets(
 
 
 async def _newest_id(stream: Callable[[str | None, int], TicketStream]) -> str:
+    # The first ticket of the stream, not of its first page: a page may be
+    # empty and still go on, and "no ticket" would make every old one new.
     async with stream(None, 1) as tickets:
-        page = await anext(aiter(tickets.pages()))
-    return page.tickets[0].id if page.tickets else "0"
+        async for ticket in tickets:
+            return ticket.id
+    return "0"
 
 
 async def _newer_than(stream: Callable[[str | None, int], TicketStream], last: str) -> list[TicketSummary]:

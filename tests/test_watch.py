@@ -9,12 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from headoni_async import AsyncDesk, DeskClosed, InvalidArgument, TicketSummary, Unauthenticated
 from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import FAST_RETRY
-from .helpers import client_tasks, wait_until
+from .documents import SUMMARY
+from .helpers import Serve, client_tasks, wait_until
 
 TICK = 0.01
 
@@ -149,3 +151,33 @@ async def test_a_closed_desk_cannot_watch(desk: AsyncDesk) -> None:
     await desk.close()
     with pytest.raises(DeskClosed):
         desk.watch()
+
+
+async def test_the_baseline_is_the_newest_ticket_even_behind_an_empty_first_page(serve: Serve) -> None:
+    # A server may answer a page with no tickets but a nextCursor (the stream
+    # goes on past it). Taking "no ticket on the first page" for an empty desk
+    # made the watch announce every old ticket as new.
+    listed = [_summary(30), _summary(20), _summary(10)]
+
+    async def answer(request: web.Request) -> web.Response:
+        cursor = request.query.get("cursor")
+        if cursor is None:
+            body = {"tickets": [], "nextCursor": str(int(listed[0]["id"]) + 1)}
+        else:
+            below = [t for t in listed if int(t["id"]) < int(cursor)][: int(request.query["limit"])]
+            more = len(below) > 0 and below[-1] is not listed[-1]
+            body = {"tickets": below, "nextCursor": below[-1]["id"] if more else None}
+        return web.json_response(body)
+
+    server = await serve(answer)
+    async with AsyncDesk("acme", "hd_watchwatch", base_url=server.base_url, retry=FAST_RETRY) as desk:
+        watch = desk.watch(interval=TICK)
+        first = asyncio.ensure_future(_take(watch, 1))
+        await wait_until(lambda: len(server.seen) >= 3, what="the baseline and a first poll")
+        listed.insert(0, _summary(40))
+        async with asyncio.timeout(5):
+            assert await first == ["40"]
+
+
+def _summary(n: int) -> dict[str, object]:
+    return {**SUMMARY, "id": str(n), "number": n}
