@@ -10,12 +10,14 @@ function called in the caller's task, in this order for one call::
 
 A callback that raises is logged (WARNING, ``headoni_async``) and otherwise
 ignored: observing a call never changes its outcome. Callbacks must not
-block; they run on the event loop.
+block; they run on the event loop, and are never awaited (an ``async def``
+callback is refused).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import logging
 import re
@@ -74,6 +76,11 @@ Hook = Callable[[RequestEvent], object]
 def _optional_callable(_: object, attribute: attrs.Attribute[Hook | None], value: object) -> None:
     if value is not None and not callable(value):
         raise InvalidArgumentType(f"{attribute.name} must be a callable taking a RequestEvent, or None")
+    if inspect.iscoroutinefunction(value):
+        raise InvalidArgumentType(
+            f"{attribute.name} is an async function: hooks are called on the event loop, never awaited "
+            "(use a plain function; start a task from it for async work)"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +99,8 @@ class Hooks:
             (``error="CancelledError"``).
 
     Raises:
-        InvalidArgumentType: a callback that is not callable.
+        InvalidArgumentType: a callback that is not callable, or an ``async``
+            function (callbacks are called, never awaited).
     """
 
     on_request: Hook | None = attrs.field(default=None, validator=_optional_callable)
@@ -141,11 +149,16 @@ class HookSet:
         """Run the callbacks of ``kind``; one that raises is logged and skipped."""
         for callback in self._by_kind[kind]:
             try:
-                callback(event)
+                result = callback(event)
             except Exception as exc:
                 logger.warning(
                     "a %s hook raised %s; the call goes on", kind, type(exc).__name__, exc_info=True
                 )
+                continue
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited: close it rather than leave a RuntimeWarning
+                logger.warning("a %s hook returned an awaitable, which is never awaited", kind)
 
 
 class Trace:

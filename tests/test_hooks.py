@@ -63,6 +63,26 @@ def test_a_callback_must_be_callable() -> None:
         Hooks(on_retry="log")  # type: ignore[arg-type]
 
 
+def test_an_async_callback_is_refused_and_one_returning_an_awaitable_is_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Hooks are called, never awaited: an `async def` hook would never run
+    # and leave a "coroutine was never awaited" warning on every request.
+    async def pushes_metrics(event: RequestEvent) -> None:
+        raise AssertionError("never runs")
+
+    with pytest.raises(InvalidArgumentType, match=r"on_response.*async"):
+        Hooks(on_response=pushes_metrics)
+
+    class Sneaky:  # an object whose __call__ is async passes the first check
+        async def __call__(self, event: RequestEvent) -> None:
+            raise AssertionError("never runs")
+
+    with caplog.at_level(logging.WARNING, logger="headoni_async"):
+        HookSet(Hooks(on_request=Sneaky())).emit("on_request", EVENT)  # no RuntimeWarning (an error here)
+    assert "on_request hook returned an awaitable" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("template", "api"),
     [
