@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,7 @@ class Scheduler:
         self._interval = limit.per / limit.requests
         self._tat = -math.inf
         self._paused_until = -math.inf
+        self._given_back: list[float] = []  # a heap of reserved starts left unused
 
     def reserve(self, *, latest: float | None = None) -> float | None:
         """Reserve the next start; return how many seconds to wait for it.
@@ -97,17 +99,36 @@ class Scheduler:
         With ``latest`` (seconds from now), return ``None`` and reserve
         nothing when the start lies past it.
         """
+        start = self.reserve_start(latest=latest)
+        return None if start is None else start - self._clock()
+
+    def reserve_start(self, *, latest: float | None = None) -> float | None:
+        """``reserve()``, returning the start itself (on the clock), for ``give_back()``."""
         now = self._clock()
         start = max(now, self._paused_until)
         burst = self.limit.burst
         if burst is not None:
+            given = self._given_back
+            while given and given[0] < start:  # passed, or inside a pause: gone
+                heapq.heappop(given)
+            if given:  # a start of the schedule nobody used: take it before making a new one
+                if latest is not None and given[0] - now > latest:
+                    return None
+                return heapq.heappop(given)
             start = max(start, self._tat - (burst - 1) * self._interval)
-        wait = start - now
-        if latest is not None and wait > latest:
+        if latest is not None and start - now > latest:
             return None
         if burst is not None:
             self._tat = max(self._tat, start) + self._interval
-        return wait
+        return start
+
+    def give_back(self, start: float) -> None:
+        """A reserved ``start`` will not be used (its caller was cancelled):
+        the next reservation may take it, so that cancelled callers never
+        push later ones back. The starts handed out stay those of the burst
+        rule's schedule."""
+        if self.limit.burst is not None:
+            heapq.heappush(self._given_back, start)
 
     def pause(self, seconds: float) -> float:
         """Hold every later start until ``seconds`` from now (a 429's
@@ -173,11 +194,16 @@ class Pacer:
         else:
             await slots.acquire()  # free: returns at once
         try:
-            wait = scheduler.reserve(latest=remaining)
-            if wait is None:
+            start = scheduler.reserve_start(latest=remaining)
+            if start is None:
                 raise _too_late(route, remaining)
+            wait = start - self._clock()
             if wait > 0:
-                await self._sleep(wait)
+                try:
+                    await self._sleep(wait)
+                except BaseException:
+                    scheduler.give_back(start)  # cancelled: another caller may start then
+                    raise
         except BaseException:
             slots.release()  # nothing was sent
             raise

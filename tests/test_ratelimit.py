@@ -91,6 +91,40 @@ def test_a_burst_of_two_then_one_per_interval() -> None:
     assert [scheduler.reserve(), scheduler.reserve()] == [0, 0]
 
 
+def test_a_start_given_back_is_taken_by_the_next_reservation() -> None:
+    # Callers cancelled while they wait for their start (a bot's 3-second
+    # deadline) must not push later callers back: 50 cancelled callers of a
+    # 10/s limit held the next one for 5 s.
+    clock = Clock()
+    scheduler = Scheduler(RateLimit(requests=10, burst=1), clock=clock)
+    starts = [scheduler.reserve_start() for _ in range(50)]
+    assert starts[1] == pytest.approx(clock.now + 0.1)
+    for start in starts[1:]:
+        assert start is not None
+        scheduler.give_back(start)
+    clock.now += 0.05
+    assert scheduler.reserve() == pytest.approx(0.05)  # the second start of the schedule
+    assert scheduler.reserve() == pytest.approx(0.15)  # then the third, not one after all fifty
+    clock.now += 10  # given-back starts that passed are not reused
+    assert scheduler.reserve() == 0
+    assert scheduler.reserve() == pytest.approx(0.1)
+
+
+async def test_cancelled_callers_do_not_hold_back_later_ones(fake: FakeDesk) -> None:
+    number = next(fake.store.iter_tickets()).number
+    limit = RateLimit(requests=20, per=0.5, burst=1)  # a start every 25 ms
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, rate_limit=limit) as desk:
+        calls = [asyncio.ensure_future(desk.get_ticket(number)) for _ in range(60)]
+        await asyncio.sleep(0.01)
+        for call in calls[1:]:  # one after another: each freed slot lets a waiter reserve
+            call.cancel()
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*calls, return_exceptions=True)
+        async with asyncio.timeout(0.5):  # not the 1.5 s of starts the cancelled ones had reserved
+            await desk.get_ticket(number)
+    assert _busiest_window([r.received_at for r in fake.requests], 0.5) <= 20
+
+
 def test_a_429_pause_holds_every_later_start_capped() -> None:
     clock = Clock()
     scheduler = Scheduler(RateLimit(requests=100, max_retry_after=30), clock=clock)
