@@ -306,7 +306,6 @@ def refuse_hard_links(db: Path) -> None:
         )
 
 
-
 def connect(db: Path) -> sqlite3.Connection:
     """Open the database in autocommit mode (transactions are explicit), WAL."""
     conn = sqlite3.connect(db, isolation_level=None, timeout=5.0)
