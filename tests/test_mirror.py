@@ -3,8 +3,10 @@ validation, the lock, one transaction per page, and the pure helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,33 @@ async def test_a_hard_linked_database_is_refused_by_either_name(tmp_path: Path) 
 
 def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+async def test_a_cancelled_close_releases_the_lock_before_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sync cancelled while it closes (it had just finished) must not return
+    # with the lock still held: the caller's next sync would be SyncLocked.
+    path = tmp_path / "t.db"
+    mirror = await _open(path)
+    entered = threading.Event()
+    close = db.Mirror._close
+
+    def slow_close(self: db.Mirror) -> None:  # on the database thread
+        entered.set()
+        threading.Event().wait(0.2)
+        close(self)
+
+    monkeypatch.setattr(db.Mirror, "_close", slow_close)
+    task = asyncio.ensure_future(mirror.close())
+    while not entered.is_set():  # noqa: ASYNC110 - a thread's event
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()
+    async with await _open(path):  # not SyncLocked
+        pass
 
 
 async def test_one_transaction_per_page(tmp_path: Path) -> None:
