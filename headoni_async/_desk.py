@@ -9,7 +9,7 @@ import copy
 import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, NoReturn, SupportsIndex, TypeVar
 
 from . import _protocol as proto
 from ._cache import TTLCache
@@ -110,6 +110,8 @@ class AsyncDesk:
             deadline is a ``RateLimitTimeout`` instead.
 
     The desk may be used with ``async with`` or closed with ``await desk.close()``.
+    It cannot be pickled or deep-copied (``TypeError``): it holds the token and live
+    connections; make one per process, and ``with_options()`` for a variant.
 
     Raises:
         InvalidArgument: a bad slug, token, base_url, scope or limit (a ``ValueError``).
@@ -209,6 +211,20 @@ class AsyncDesk:
             raise without_frames(exc)  # noqa: B904 - re-raised as itself, not chained
 
     # ------------------------------------------------------------------ lifecycle
+
+    def __copy__(self) -> AsyncDesk:
+        # A with_options() view: the same objects, the view's options set after.
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        return view
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # Pickling would write the token in clear, and a deep copy or an
+        # unpickled desk would not share the pool, the rate limit or the close.
+        raise TypeError(
+            "an AsyncDesk cannot be pickled or copied: it holds the token and live connections "
+            "(make one per process, e.g. AsyncDesk.from_env(); with_options() for a variant)"
+        )
 
     def __repr__(self) -> str:
         scopes = "unchecked" if self._scopes is None else sorted(self._scopes)

@@ -315,3 +315,19 @@ def test_the_token_is_in_no_frame_local_of_a_refused_from_env() -> None:
     with pytest.raises(HeadoniError) as refused:
         AsyncDesk.from_env(environ)
     assert _leaks(refused.value, token) == []
+
+
+def test_a_desk_cannot_be_pickled_or_deep_copied() -> None:
+    # A pickled desk held the token in clear (a task queue or a cache writes
+    # such bytes to disk) and came back as a second desk with copies of a
+    # pool, a lock and a rate limit it does not share: refused, like a socket.
+    import copy
+    import pickle
+
+    desk = AsyncDesk("acme", TOKEN)
+    for attempt in (lambda: pickle.dumps(desk), lambda: copy.deepcopy(desk), lambda: pickle.dumps(desk.with_options())):
+        with pytest.raises(TypeError, match="cannot be pickled or copied") as info:
+            attempt()
+        assert SECRET not in str(info.value)
+    view = desk.with_options(headers={"X-Request-Id": "1"})  # a view is still the desk's shallow copy
+    assert view.closed is desk.closed is False and "with_options view" in repr(view)
