@@ -304,6 +304,22 @@ def _last_id(sink: IO[bytes], end: int) -> str | None:
     return ident if isinstance(ident, str) else None
 
 
+async def _complete(future: asyncio.Future[None]) -> None:
+    """Wait for ``future`` (shielded) to finish even if the caller is cancelled
+    meanwhile; then the cancellation goes on."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller gets
+        raise asyncio.CancelledError
+    future.result()
+
+
 def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
@@ -437,8 +453,10 @@ async def export_tickets(
             progress.saved = output.state.count
         raise
     finally:
-        # Queued behind any page still being written, so it never races it.
-        await asyncio.shield(run(output.close))
+        # Queued behind any page still being written, so it never races it; and
+        # done before this returns, even when cancelled meanwhile, so the lock
+        # is released by then.
+        await _complete(run(output.close))
         worker.shutdown(wait=False)
     return ExportResult(
         tickets=progress.tickets - progress.resumed_from,

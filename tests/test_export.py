@@ -645,6 +645,38 @@ def test_two_names_for_one_file_share_its_lock(
     assert not (tmp_path / "t.jsonl.lock").exists()  # removed when released
 
 
+async def test_cancelled_while_closing_releases_the_lock_before_it_returns(
+    headoni_fake_desk: FakeDesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cancelled as it closes (the export had just finished): the caller's next
+    # export must not find the lock still held (LockBusy).
+    import threading
+
+    from headoni_async import _export
+
+    fake = headoni_fake_desk
+    out = tmp_path / "t.jsonl"
+    entered = threading.Event()
+    close = _export._FileOutput.close
+
+    def slow_close(self: Any) -> None:  # on the worker thread
+        entered.set()
+        threading.Event().wait(0.2)
+        close(self)
+
+    monkeypatch.setattr(_export._FileOutput, "close", slow_close)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        task = asyncio.ensure_future(export_tickets(desk, out))
+        while not entered.is_set():  # noqa: ASYNC110 - a thread's event
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.undo()
+        await export_tickets(desk, out)  # not LockBusy
+    assert _ids(out) == fake.store.all_ids_desc()
+
+
 async def test_cancelled_during_the_final_rename_leaves_no_checkpoint_behind(
     headoni_fake_desk: FakeDesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
