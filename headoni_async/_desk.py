@@ -532,6 +532,7 @@ class AsyncDesk:
 
     async def _cached(self, route: Route, decode: Callable[[Any], _T]) -> _T:
         proto.require_scope(route, self._scopes)
+        self._loop.check()  # a cache hit sends nothing, but the desk still has one loop
         self._check_open()
 
         async def fetch() -> _T:

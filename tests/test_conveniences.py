@@ -310,6 +310,22 @@ async def test_a_desk_used_from_another_running_loop_says_so(desk: AsyncDesk, fa
     assert fake.count("get_ticket") == 2
 
 
+async def test_a_cached_lookup_from_another_running_loop_says_so_too(caching_desk: AsyncDesk) -> None:
+    # A cache hit sends nothing, but the desk (its cache's lock included)
+    # still belongs to its first loop: the same typed error as any call.
+    assert await caching_desk.departments()
+
+    def elsewhere() -> BaseException | None:
+        try:
+            asyncio.run(caching_desk.departments())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            return exc
+        return None
+
+    failure = await asyncio.to_thread(elsewhere)
+    assert isinstance(failure, WrongEventLoop)
+
+
 def test_closing_the_desk_in_its_loop_then_ending_the_loop_is_quiet(
     headoni_fake_desk: FakeDesk, headoni_token: str
 ) -> None:
