@@ -239,15 +239,22 @@ class Transport:
             # The rate limit first: a request waiting for its turn (or out a
             # 429's pause) holds no connection of the pool, so the pool is
             # never "busy" with requests that are only waiting.
+            waited = False
             if self._pace is not None:
                 release = await self._pace(request.route, remaining)
+                waited = True
             try:
                 if gate.locked():
                     await self._wait_for_connection(request.route, timeouts.pool, _left(remaining, started))
+                    waited = True
                 else:
                     await gate.acquire()  # free: returns at once
                 try:
-                    if remaining is not None:
+                    # Only a wait (rate limit, pool) takes time worth taking off the
+                    # deadline; without one, ``remaining`` is the caller's figure as is,
+                    # so a deadline equal to the default total reuses the default
+                    # ClientTimeout instead of building one per attempt.
+                    if waited and remaining is not None:
                         remaining = _left(remaining, started)
                     if request.timeouts is None:
                         total = timeouts.total

@@ -235,3 +235,30 @@ async def test_requests_waiting_for_the_rate_limit_hold_no_connection_of_the_poo
         types = await hurried.ticket_types()
         assert types and len(await waiting) == 3
     assert fake.count() == 3
+
+
+# ----------------------------------------------------------------------------- per-attempt timeout
+
+
+async def test_an_attempt_whose_deadline_is_not_nearer_reuses_the_default_client_timeout(
+    fake: FakeDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headoni_async import _transport
+
+    real = _transport._client_timeout
+    built: list[float | None] = []
+
+    def spy(timeouts: Timeouts, remaining: float | None) -> object:
+        built.append(remaining)
+        return real(timeouts, remaining)
+
+    number = next(fake.store.iter_tickets()).number
+    retry = RetryPolicy(attempts=1, deadline=Timeouts().total or 60.0)  # the deadline equals the total
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, retry=retry) as desk:
+        monkeypatch.setattr(_transport, "_client_timeout", spy)
+        for _ in range(3):
+            await desk.get_ticket(number)
+        assert built == []  # no aiohttp.ClientTimeout built per attempt
+        # A nearer deadline still bounds the attempt: its own timeout, at most the deadline.
+        await desk.with_options(retry=RetryPolicy(attempts=1, deadline=5)).get_ticket(number)
+        assert len(built) == 1 and built[0] is not None and 0 < built[0] <= 5
