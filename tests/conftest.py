@@ -102,3 +102,14 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[ScriptedServer]
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
+    """The plugin's threaded fake desk, configured for the ``headoni`` command
+    through its environment variables (``HEADONI_DESK``, ``_BASE_URL``,
+    ``_TOKEN``), as a user would: for tests that run the CLI."""
+    monkeypatch.setenv("HEADONI_DESK", "acme")
+    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
+    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
+    return headoni_fake_desk

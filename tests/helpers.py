@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +238,30 @@ def token_leaks(exc: BaseException, token: str, *, skip: str = "") -> list[str]:
                         found.append(f"{frame.f_code.co_name}() local {name!r} ({type(current).__name__})")
             tb = tb.tb_next
     return found
+
+
+def on_a_terminal(argv: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """Run ``argv`` with its stderr on a pseudo-terminal (a person's terminal: the
+    progress display is on), stdout discarded; its exit code and what the
+    terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and command, fixed arguments
+        argv,
+        stderr=slave,
+        stdout=subprocess.DEVNULL,
+        env={**(os.environ if env is None else env), "COLUMNS": "200", "TERM": "xterm"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")

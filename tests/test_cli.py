@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,15 +15,7 @@ from headoni_async.testing import FakeDesk, Fault
 
 from .conftest import CANARY
 from .documents import SUMMARY
-from .helpers import run_cli
-
-
-@pytest.fixture
-def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
-    monkeypatch.setenv("HEADONI_DESK", "acme")
-    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
-    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
-    return headoni_fake_desk
+from .helpers import on_a_terminal, run_cli
 
 
 def _ids(path: Path) -> list[str]:
@@ -192,28 +183,8 @@ def test_fake_desk_command_serves_until_ctrl_c() -> None:
 
 @pytest.mark.headoni_fake(tickets=1500, seed=5)
 def test_progress_bar_on_a_terminal(env: FakeDesk, tmp_path: Path) -> None:
-    import pty
-
-    master, slave = pty.openpty()
     out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)],
-        stderr=slave,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the other end closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=30) == 0
-    screen = b"".join(chunks).decode(errors="replace")
+    code, screen = on_a_terminal([sys.executable, "-m", "headoni_async.cli", "export", "--out", str(out)])
+    assert code == 0
     assert "1500 tickets, 15 pages" in screen and "tickets/s" in screen and "retries" in screen
     assert len(_ids(out)) == 1500

@@ -25,6 +25,8 @@ from headoni_async import __version__
 from headoni_async.cli import _parser
 from headoni_async.testing import FakeDesk, fake_desk_fixture
 
+from .helpers import on_a_terminal
+
 headoni_fake_desk = fake_desk_fixture(scope="module", tickets=300, seed=4)
 
 HEADONI = str(Path(sys.executable).with_name("headoni"))
@@ -188,27 +190,6 @@ def test_tickets_lists_for_people_and_scripts(runs: Runs, headoni_fake_desk: Fak
     assert [r["id"] for r in records] == headoni_fake_desk.store.all_ids_desc()[:3]
 
 
-def _on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and command, fixed arguments
-        argv, stderr=slave, stdout=subprocess.DEVNULL, env={**env, "COLUMNS": "200", "TERM": "xterm"}
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the other end closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
-
-
 def test_progress_bar_keeps_warnings_above_it_and_labels_a_resume(tmp_path: Path) -> None:
     from headoni_async.testing import Fault
 
@@ -218,7 +199,7 @@ def test_progress_bar_keeps_warnings_above_it_and_labels_a_resume(tmp_path: Path
         env = {**os.environ, "HEADONI_BASE_URL": url, "HEADONI_TOKEN": fake.mint_token()}
         fake.inject(Fault.reset(), route="list_tickets", on=3)  # retried: one warning
         fake.inject(Fault.error(403, "insufficient_scope"), route="list_tickets", on=8)  # fatal
-        code, screen = _on_a_terminal([*MODULE, "export", "--out", str(out)], env)
+        code, screen = on_a_terminal([*MODULE, "export", "--out", str(out)], env)
         assert code == 1, screen
         warning = screen.index("headoni: retrying GET /tickets")
         # The bar was cleared before the warning was written, never written over.
@@ -226,7 +207,7 @@ def test_progress_bar_keeps_warnings_above_it_and_labels_a_resume(tmp_path: Path
         assert re.search(r"(\n|\r|\x1b\[[0-9;]*[A-Za-z])$", before), repr(
             screen[max(0, warning - 200) : warning]
         )
-        code, screen = _on_a_terminal([*MODULE, "export", "--out", str(out), "--resume"], env)
+        code, screen = on_a_terminal([*MODULE, "export", "--out", str(out), "--resume"], env)
     assert code == 0, screen
     assert "this run: 600 tickets" in screen and "in the file: 1200 tickets" in screen, screen
 

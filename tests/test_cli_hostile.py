@@ -54,14 +54,6 @@ def test_json_terminal_safe_is_the_same_json(value: object) -> None:
     text.encode("utf-8")
 
 
-@pytest.fixture
-def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
-    monkeypatch.setenv("HEADONI_DESK", "acme")
-    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
-    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
-    return headoni_fake_desk
-
-
 def _no_controls(text: str) -> None:
     found = UNSAFE.search(text.replace("\n", "").replace("\t", ""))
     assert found is None, repr(text[max(0, found.start() - 20) : found.end() + 20])

@@ -26,18 +26,10 @@ from headoni_async.cli import main
 from headoni_async.testing import FakeDesk
 
 from .conftest import CANARY
-from .helpers import assert_mirror_is_the_desk, audited, query, rows, run_cli
+from .helpers import assert_mirror_is_the_desk, audited, on_a_terminal, query, rows, run_cli
 
 KILLS = int(os.environ.get("HEADONI_SYNC_KILLS", "6"))
 """SIGKILLs in the kill test (the suite keeps it small; set it to 50 for the long run)."""
-
-
-@pytest.fixture
-def env(headoni_fake_desk: FakeDesk, monkeypatch: pytest.MonkeyPatch) -> FakeDesk:
-    monkeypatch.setenv("HEADONI_DESK", "acme")
-    monkeypatch.setenv("HEADONI_BASE_URL", headoni_fake_desk.base_url)
-    monkeypatch.setenv("HEADONI_TOKEN", headoni_fake_desk.mint_token())
-    return headoni_fake_desk
 
 
 def _check(fake: FakeDesk, db: Path, *, whole: bool = False) -> None:
@@ -131,8 +123,6 @@ def test_errors_are_one_line_with_their_exit_codes(
         assert run_cli(["sync", "--db", str(where)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err and ".lock" not in err, err
-
-
 
 
 SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
@@ -249,28 +239,9 @@ def test_killed_at_random_moments_then_rerun_equals_the_desk(env: FakeDesk, tmp_
 
 @pytest.mark.headoni_fake(tickets=300, seed=5)
 def test_progress_on_a_terminal(env: FakeDesk, tmp_path: Path) -> None:
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "headoni_async.cli", "sync", "--db", str(tmp_path / "t.db")],
-        stderr=slave,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the other end closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=30) == 0
-    screen = b"".join(chunks).decode(errors="replace")
+    argv = [sys.executable, "-m", "headoni_async.cli", "sync", "--db", str(tmp_path / "t.db")]
+    code, screen = on_a_terminal(argv)
+    assert code == 0
     assert "new tickets: 300 new, 0 changed, 0 deleted, 0 fetched whole, 3 pages" in screen
     assert "synced 300 new" in screen
 
