@@ -39,6 +39,7 @@ from ._errors import (
     TransportError,
 )
 from ._protocol import RESERVED_HEADERS
+from ._redact import without_frames
 from ._routes import Route
 from ._version import VERSION
 
@@ -318,22 +319,8 @@ class Transport:
                 # Kept as the cause (its type and message help), without its
                 # frames: aiohttp's hold the request's headers in their locals,
                 # which error trackers and `pytest -l` print.
-                raise mapped from _without_frames(exc)
+                raise mapped from without_frames(exc)
         raise failure
-
-
-def _without_frames(exc: BaseException) -> BaseException:
-    """``exc`` with the tracebacks of it and its whole cause/context chain dropped."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        current.__traceback__ = None
-        stack += [current.__cause__, current.__context__]
-    return exc
 
 
 def _log_attempt(request: Request, outcome: int | str, attempt: int, started: float) -> None:
