@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -175,6 +175,20 @@ async def test_a_huge_json_number_is_a_decode_error(serve: Serve) -> None:
 # 9. ------------------------------------------------------------------ cancellation is never swallowed
 
 
+async def _cancel_during_cleanup(
+    consumer: Callable[[], Awaitable[None]], in_cleanup: asyncio.Event, went_on: list[str]
+) -> None:
+    """Cancel ``consumer`` while the cleanup it started is running, and check that
+    the cancellation reached it: the task ends cancelled and nothing after its
+    loop ran."""
+    task = asyncio.create_task(consumer())
+    await in_cleanup.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled() and went_on == []
+
+
 async def test_cancelling_the_consumer_during_the_stream_cleanup_is_not_swallowed() -> None:
     in_cleanup = asyncio.Event()
 
@@ -199,12 +213,7 @@ async def test_cancelling_the_consumer_during_the_stream_cleanup_is_not_swallowe
                 break
         went_on.append("after the stream")
 
-    task = asyncio.create_task(consumer())
-    await in_cleanup.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert task.cancelled() and went_on == []
+    await _cancel_during_cleanup(consumer, in_cleanup, went_on)
 
 
 async def test_cancelling_the_consumer_during_the_bulk_fetch_cleanup_is_not_swallowed(
@@ -233,12 +242,7 @@ async def test_cancelling_the_consumer_during_the_bulk_fetch_cleanup_is_not_swal
                 break
         went_on.append("after the fetch")
 
-    task = asyncio.create_task(consumer())
-    await in_cleanup.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert task.cancelled() and went_on == []
+    await _cancel_during_cleanup(consumer, in_cleanup, went_on)
 
 
 # 8. ------------------------------------------------------------------ lazy ids
