@@ -331,11 +331,16 @@ class AsyncDesk:
         body: Mapping[str, str] | None = None,
         fast: Callable[[bytes], Any] | None = None,
         decode: Callable[[Any], Any] | None = None,
+        peek: Callable[[bytes], bool] | None = None,
     ) -> Any:
         """Send one API call with retries and return its decoded JSON body, or
         what ``fast`` makes of the body's bytes when it makes anything but ``None``,
         passed through ``decode`` when given (so that its errors, like every
         other, have the token taken out of any text the server sent).
+        ``peek(body)`` sees a successful answer's body before it is decoded;
+        when it says it started work (``True``), that work runs up to its first
+        wait before the decoding starts (the stream's prefetch sends its
+        request there).
 
         Raises ``InsufficientScope`` before any I/O when the declared scopes
         lack the route's; ``APIError`` subclasses for error statuses;
@@ -367,6 +372,8 @@ class AsyncDesk:
                     raise self._closed_during(route) from None
                 raise
             status = raw.status
+            if peek is not None and status < 300 and peek(raw.body):
+                await asyncio.sleep(0)
             if fast is not None and status < 300:
                 value = fast(raw.body)
                 if value is not None:
@@ -559,11 +566,15 @@ class AsyncDesk:
         query = proto.list_filters(page_size=page_size, status=status, requester_email=requester_email)
         return await self._fetch_page(query(proto.check_cursor(cursor)))
 
-    async def _fetch_page(self, query: Mapping[str, str]) -> TicketPage:
+    async def _fetch_page(
+        self, query: Mapping[str, str], peek: Callable[[bytes], bool] | None = None
+    ) -> TicketPage:
         # With msgspec installed a page goes straight from bytes to models; any
         # body that path does not take whole is decoded the ordinary way.
+        # ``peek`` sees the body of a successful answer before either (the
+        # stream's prefetch starts there).
         page: TicketPage = await self._request(
-            ROUTES["list_tickets"], params=query, fast=page_from_bytes, decode=_as_page
+            ROUTES["list_tickets"], params=query, fast=page_from_bytes, decode=_as_page, peek=peek
         )
         return page
 
@@ -599,7 +610,7 @@ class AsyncDesk:
         start = proto.check_cursor(cursor)
         since = proto.check_since_id(since_id)
         return TicketStream(
-            lambda page_cursor: self._fetch_page(query(page_cursor)),
+            lambda page_cursor, peek: self._fetch_page(query(page_cursor), peek),
             cursor=start,
             prefetch=bool(prefetch),
             track=self._track,

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeVar
 
 from ._errors import DeskClosed, HeadoniError, InvalidArgument, ResponseDecodeError, TicketNotFound
 from ._models import TicketPage, TicketSummary
-from ._protocol import check_missing, check_positive_int, check_ticket_keys, require_scope
+from ._protocol import check_missing, check_positive_int, check_ticket_keys, peek_next_cursor, require_scope
 from ._routes import ROUTES
 
 __all__ = ["TicketStream", "await_tracked", "fetch_in_order", "fetch_many"]
@@ -35,7 +35,11 @@ up with ``ResponseDecodeError``: a server may skip a stretch of ids with an
 empty page now and then, but a cursor that only has to move down by one id
 would otherwise keep a stream walking for ever."""
 
-FetchPage = Callable[[str | None], Awaitable[TicketPage]]
+Peek = Callable[[bytes], bool]
+FetchPage = Callable[[str | None, Peek | None], Awaitable[TicketPage]]
+"""``fetch(cursor, peek)``: one page; ``peek``, when given, is called with the
+body of a successful answer before it is decoded, and says whether it
+started a fetch (which the caller then lets send its request first)."""
 Track = Callable[[asyncio.Task[Any]], None]
 
 
@@ -148,11 +152,40 @@ class TicketStream:
         since = self._since
         if since is not None and cursor is not None and int(cursor) <= since + 1:
             return  # no id lies between the cursor and since_id: nothing to ask for
-        page = await self._fetch(cursor)
-        ahead: asyncio.Task[TicketPage] | None = None
+        # While the walk waits for a page, the prefetch of the one after it
+        # starts as soon as that page's bytes arrive, before they are decoded:
+        # ``peek`` reads the next cursor from the end of the body and starts
+        # that fetch (``guess``). Once the page is decoded and checked, the guess
+        # is the prefetch if the page names the same cursor, and is dropped
+        # (cancelled, its outcome ignored) otherwise. A page that arrives while
+        # the caller still works on the one before starts nothing: the stream
+        # stays one page ahead, no more.
+        # (``peek`` holds no reference to the stream: the fetches it starts
+        # hold it, and a stream a caller dropped must be collectable, so that
+        # its finalizer cancels them.)
+        guess: tuple[str, asyncio.Task[TicketPage]] | None = None
         empty = 0
+        waiting = True
+        fetch, track = self._fetch, self._track
+
+        def peek(body: bytes) -> bool:
+            nonlocal guess
+            if not waiting or guess is not None or empty + 1 >= MAX_EMPTY_PAGES:
+                return False
+            following = peek_next_cursor(body)
+            if following is None or (since is not None and int(following) <= since + 1):
+                return False
+            task = asyncio.ensure_future(fetch(following, peek))
+            track(task)
+            guess = following, task
+            return True
+
+        look = peek if self._prefetch else None
+        ahead: asyncio.Task[TicketPage] | None = None
         try:
+            page = await self._fetch(cursor, look)
             while True:
+                waiting = False
                 try:
                     _check_order(page, cursor)
                     if since is not None:
@@ -166,24 +199,40 @@ class TicketStream:
                         f"the server sent {empty} empty pages in a row, each with a nextCursor "
                         f"(the last {following!r}): stopping instead of walking down one id at a time"
                     )
-                if following is not None and self._prefetch:
-                    ahead = asyncio.ensure_future(self._fetch(following))
+                if guess is not None:
+                    guessed, task = guess
+                    guess = None
+                    if following is not None and guessed == following:
+                        ahead = task
+                    else:
+                        await _drop(task)
+                if ahead is None and following is not None and self._prefetch:
+                    ahead = asyncio.ensure_future(self._fetch(following, look))
                     self._track(ahead)
                 yield page
                 if following is None:
                     return
                 cursor = following
+                waiting = True
                 if ahead is not None:
                     page, ahead = await await_tracked(ahead), None
                 else:
-                    page = await self._fetch(following)
+                    page = await self._fetch(following, None)
         finally:
-            if ahead is not None:
-                if not ahead.done():
-                    ahead.cancel()
-                # Wait for it, so its connection is released before we return,
-                # and retrieve its outcome, so asyncio does not warn about it.
-                await settle(ahead)
+            waiting = False  # nothing starts from here on
+            await _drop(ahead)
+            if guess is not None:  # read after the prefetch ended: it may have started one
+                await _drop(guess[1])
+
+
+async def _drop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a fetch no longer wanted and wait for it, so its connection is
+    released before the stream goes on, and retrieve its outcome, so asyncio
+    does not warn about it."""
+    if task is not None:
+        if not task.done():
+            task.cancel()
+        await settle(task)
 
 
 _Gen = AsyncGenerator[Any, None]

@@ -556,3 +556,22 @@ def _loads_or_none(body: bytes) -> Any:
         return json_loads(body) if body else None
     except ValueError:
         return None
+
+
+# The end of a page as the API writes it: ``..."nextCursor":"123"}``.
+_CURSOR_KEY: Final = b'"nextCursor"'
+_CURSOR_TAIL: Final = re.compile(rb'"nextCursor"[ \t\r\n]*:[ \t\r\n]*"([0-9]{1,40})"[ \t\r\n]*\}[ \t\r\n]*\Z')
+
+
+def peek_next_cursor(body: bytes) -> str | None:
+    """The ``nextCursor`` a ``GET /tickets`` body most likely holds, read from
+    its last bytes without decoding it, or ``None`` when its end is not the
+    plain ``"nextCursor":"<digits>"}`` the API writes (``null``, another key
+    order, anything odd). A guess, never an answer: the stream starts fetching
+    the next page with it while this one is decoded, and drops that fetch
+    unless the decoded page names the same cursor. Pure."""
+    at = body.rfind(_CURSOR_KEY, max(0, len(body) - 128))
+    if at < 0:
+        return None
+    match = _CURSOR_TAIL.match(body, at)
+    return None if match is None else match.group(1).decode("ascii")

@@ -192,7 +192,7 @@ async def _cancel_during_cleanup(
 async def test_cancelling_the_consumer_during_the_stream_cleanup_is_not_swallowed() -> None:
     in_cleanup = asyncio.Event()
 
-    async def fetch(cursor: str | None) -> TicketPage:
+    async def fetch(cursor: str | None, peek: object) -> TicketPage:
         if cursor is None:
             return decode_page({"tickets": [{**SUMMARY, "id": "9"}], "nextCursor": "9"})
         try:

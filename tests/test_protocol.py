@@ -333,3 +333,33 @@ def test_routes_format_their_own_paths(segment: str) -> None:
     assert ROUTES["list_tickets"].format() == "/tickets"
     with pytest.raises(KeyError):
         GET.format()
+
+
+@pytest.mark.parametrize(
+    ("tail", "guess"),
+    [
+        (b'"nextCursor":"1490375649312980672"}', "1490375649312980672"),
+        (b'"nextCursor" : "42" }\n', "42"),  # whitespace as JSON allows
+        (b'"nextCursor":null}', None),  # the last page
+        (b'"nextCursor":"42","extra":1}', None),  # another key order: no guess
+        (b'"nextCursor":"4x2"}', None),  # not an id
+        (b'"nextCursor":"-42"}', None),
+        (b'"nextCursor":""}', None),
+        (b'"nextCursor":"' + b"9" * 41 + b'"}', None),  # longer than any id
+        (b'"nextCursor":"42"}}', None),  # inside a nested object
+        (b'"x":"\\"nextCursor\\":\\"42\\"}"}', None),  # inside a string
+        (b'"nextCursor":"\\u0034\\u0032"}', None),  # escapes: only the decoder reads those
+        (b'"nextCursor":"42"', None),  # cut short
+        (b"", None),
+    ],
+)
+def test_peek_next_cursor_guesses_only_from_the_plain_tail_the_api_writes(
+    tail: bytes, guess: str | None
+) -> None:
+    assert proto.peek_next_cursor(b'{"tickets":[{"id":"43"}],' + tail) == guess
+
+
+def test_peek_next_cursor_reads_only_the_end_of_a_large_body() -> None:
+    body = b'{"tickets":[' + b'{"id":"1"},' * 10_000 + b'{"id":"1"}],"nextCursor":"1"}'
+    assert proto.peek_next_cursor(body) == "1"
+    assert proto.peek_next_cursor(b'{"nextCursor":"5",' + b" " * 200 + b'"tickets":[]}') is None

@@ -5,6 +5,7 @@ release of connections when a loop ends early."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 
@@ -275,7 +276,7 @@ async def test_a_server_breaking_keyset_order_is_refused(pages: list[dict[str, o
 
     served = iter(pages)
 
-    async def fetch(cursor: str | None) -> object:
+    async def fetch(cursor: str | None, peek: object) -> object:
         return decode_page(page_doc(next(served)))
 
     stream = TicketStream(fetch, cursor=None, prefetch=False, track=lambda task: None)  # type: ignore[arg-type]
@@ -284,6 +285,100 @@ async def test_a_server_breaking_keyset_order_is_refused(pages: list[dict[str, o
         async for t in stream:
             seen.append(t.id)
     assert len(seen) == len(set(seen))
+
+
+# ---------------------------------------------------------------- the prefetch starts before decoding
+
+
+async def test_the_next_page_is_requested_before_this_page_is_decoded(
+    fake: FakeDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headoni_async import Hooks, _desk
+
+    events: list[str] = []
+    decode = _desk.page_from_bytes
+
+    def recording_decode(body: bytes) -> object:
+        events.append("decode")
+        return decode(body)
+
+    monkeypatch.setattr(_desk, "page_from_bytes", recording_decode)
+    hooks = Hooks(on_request=lambda event: events.append("request"))
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=hooks) as desk:
+        seen = [t.id async for t in desk.tickets(page_size=100)]  # 250 tickets: three pages
+    assert seen == fake.store.all_ids_desc()
+    # Each page's bytes are decoded only once the request for the page after it is out.
+    assert events == ["request", "request", "decode", "request", "decode", "decode"]
+    assert fake.count("list_tickets") == 3
+
+
+async def test_a_wrong_guess_of_the_next_cursor_is_dropped() -> None:
+    # The stream reads the next cursor from the end of a page's bytes and starts
+    # that fetch at once; when the decoded page names another cursor, the guessed
+    # fetch is cancelled and the named page is fetched: nothing is handed out twice.
+    from headoni_async._models import decode_page
+
+    asked: list[str | None] = []
+    guessed_cancelled = asyncio.Event()
+    tasks: list[asyncio.Task[object]] = []
+
+    async def fetch(cursor: str | None, peek: object) -> object:
+        asked.append(cursor)
+        if cursor is None:
+            assert callable(peek)
+            peek(b'{"tickets":[],"nextCursor":"7"}')  # what the bytes seem to say
+            await asyncio.sleep(0)
+            return decode_page({"tickets": [{**SUMMARY, "id": i} for i in ("9", "8")], "nextCursor": "5"})
+        if cursor == "7":
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                guessed_cancelled.set()
+                raise
+        assert cursor == "5"
+        return decode_page({"tickets": [{**SUMMARY, "id": "4"}], "nextCursor": None})
+
+    stream = TicketStream(fetch, cursor=None, prefetch=True, track=tasks.append)  # type: ignore[arg-type]
+    assert [t.id async for t in stream] == ["9", "8", "4"]
+    assert guessed_cancelled.is_set()
+    assert asked == [None, "7", "5"]
+    assert all(task.done() for task in tasks)
+
+
+async def test_a_page_that_fails_to_decode_drops_the_fetch_it_started(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = asyncio.Event()
+    bad_ticket = {**SUMMARY, "id": "9", "number": "not a number"}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if "cursor" not in request.query:
+            return web.json_response({"tickets": [bad_ticket], "nextCursor": "9"})
+        await release.wait()  # page 2 answers only after the test is over
+        return web.json_response({"tickets": [], "nextCursor": None})
+
+    server = await serve(handler)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url) as desk:
+        with pytest.raises(ResponseDecodeError):
+            async for _ in desk.tickets():
+                pass
+        assert client_tasks() == []  # the fetch of page 2 was cancelled and waited for
+    # It had gone out before the decoding failed (and nothing else did).
+    await wait_until(lambda: len(server.seen) == 2, what="the guessed request to reach the server")
+    release.set()
+    gc.collect()
+    await asyncio.sleep(0.01)
+    assert "never retrieved" not in caplog.text
+
+
+async def test_prefetch_false_starts_no_fetch_before_the_caller_asks(fake: FakeDesk) -> None:
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        stream = desk.tickets(page_size=100, prefetch=False)
+        async with contextlib.aclosing(stream.pages()) as pages:
+            async for _ in pages:
+                await asyncio.sleep(0.05)  # a prefetch, if any, would reach the server now
+                assert fake.count("list_tickets") == 1
+                break
 
 
 # ---------------------------------------------------------------- bulk fetch
