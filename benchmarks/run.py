@@ -190,13 +190,13 @@ async def ours_stream(root: str, limit: int, *, prefetch: bool = True, work: flo
     return min(seen, limit)
 
 
-async def ours_stream_tickets(root: str, limit: int, *, plain: bool = False) -> int:
+async def ours_stream_tickets(root: str, limit: int, *, plain: bool = False, prefetch: bool = True) -> int:
     """headoni-async's stream, ticket by ticket; ``plain``: without the msgspec path."""
     seen = 0
     with plain_json_path() if plain else contextlib.nullcontext():
         async with (
             AsyncDesk("acme", TOKEN, base_url=root + "/api/v1") as desk,
-            desk.tickets(page_size=100) as stream,
+            desk.tickets(page_size=100, prefetch=prefetch) as stream,
         ):
             async for _ in stream:
                 seen += 1
@@ -300,6 +300,7 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
             "pydantic": lambda: bare_stream(root, tickets, pydantic),
             "ours": lambda: ours_stream_tickets(root, tickets),
             "plain": lambda: ours_stream_tickets(root, tickets, plain=True),
+            "serial": lambda: ours_stream_tickets(root, tickets, prefetch=False),
             "peer": lambda: peer_stream(root, tickets),
         },
     )
@@ -317,7 +318,8 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
 
     vs_floor, plain_floor = speed("ours", "floor"), speed("plain", "floor")
     vs_limit, vs_models, vs_peer = speed("ours", "msgspec"), speed("ours", "pydantic"), speed("ours", "peer")
-    cost = model_cost("ours", "pydantic")
+    serial_models = speed("serial", "pydantic")
+    cost = model_cost("serial", "pydantic")
 
     def rated(name: str, key: str) -> Row:
         return Row(f"1. stream: {name}", rate[key].fmt(" t/s"), None, "", None)
@@ -329,6 +331,7 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
         rated("peer's models (aiohttp + pydantic)", "pydantic"),
         rated("headoni-async models", "ours"),
         rated("headoni-async, no msgspec path", "plain"),
+        rated("headoni-async, prefetch=False (a serial walk, like the bare rows)", "serial"),
         rated("peer (httpx + pydantic)", "peer"),
         Row("1. stream: ours / floor", f"{vs_floor:.2f}x", vs_floor, ">= 0.65x", vs_floor >= 0.65),
         Row(
@@ -347,7 +350,14 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
             vs_models >= 1.6,
         ),
         Row(
-            "1. stream: model cost over transport, peer's models on aiohttp / ours",
+            "1. stream: ours with prefetch=False / peer's models on aiohttp",
+            f"{serial_models:.2f}x",
+            serial_models,
+            "info",
+            None,
+        ),
+        Row(
+            "1. stream: model cost over transport, peer's models on aiohttp / ours with prefetch=False",
             f"{cost:.2f}x",
             cost,
             "info",
