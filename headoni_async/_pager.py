@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import operator
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -82,9 +83,26 @@ class TicketStream:
         self._cursor = cursor
         self._since = None if since_id is None else int(since_id)
         self._prefetch = prefetch
-        self._track = track
+        # The fetches under way (prefetches), so that aclose() can wind them
+        # down itself when the finalizer already has the iteration.
+        fetches: set[asyncio.Task[Any]] = set()
+
+        def track_fetch(task: asyncio.Task[Any]) -> None:
+            track(task)
+            fetches.add(task)
+            task.add_done_callback(fetches.discard)
+
+        self._track = track_fetch
+        self._fetches = fetches
         self._exhausted = False
-        self._active: _Gen | None = None
+        # The iteration under way, held weakly: a caller that breaks out of a
+        # loop drops its iterator, which is then closed at once by the loop's
+        # async-generator finalizer (cancelling the prefetch). Held strongly,
+        # stream and iterator would form a cycle, left to the garbage
+        # collector, which finalizes the nested generators in any order and
+        # had asyncio log "aclose(): asynchronous generator is already running".
+        # (Neither ``track_fetch`` nor the fetches hold the stream, for the same reason.)
+        self._active: weakref.ref[_Gen] | None = None
 
     @property
     def cursor(self) -> str | None:
@@ -101,21 +119,28 @@ class TicketStream:
         return f"<TicketStream cursor={self._cursor!r} exhausted={self._exhausted}>"
 
     def __aiter__(self) -> AsyncIterator[TicketSummary]:
-        gen = self._tickets(self._active)
-        self._active = gen
+        gen = self._tickets(self._live())
+        self._active = weakref.ref(gen)
         return gen
 
     def pages(self) -> AsyncIterator[TicketPage]:
         """Iterate whole pages instead of tickets. After each page is handed
         out, ``cursor`` is the id of its last ticket."""
-        gen = self._pages(self._active)
-        self._active = gen
+        gen = self._pages(self._live())
+        self._active = weakref.ref(gen)
         return gen
 
     async def aclose(self) -> None:
         """Stop the stream: cancel the prefetch and release its connection. Idempotent."""
-        active, self._active = self._active, None
+        active, self._active = self._live(), None
         await _end(active)
+        # An iteration the caller dropped (a ``break``) is closed by the loop's
+        # finalizer, in a task of its own: its fetches are waited for here too.
+        for task in list(self._fetches):
+            await _drop(task)
+
+    def _live(self) -> _Gen | None:
+        return None if self._active is None else self._active()
 
     async def __aenter__(self) -> TicketStream:
         return self

@@ -125,6 +125,35 @@ async def test_break_cancels_the_prefetch_and_releases_connections(fake: FakeDes
         assert (await desk.get_ticket(1001)).number == 1001
 
 
+async def test_a_stream_dropped_after_break_is_wound_down_without_an_error_logged(
+    fake: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The most common loop: break out, never aclose(). The loop's async-generator
+    # finalizer winds the stream down; it must do so without asyncio logging an
+    # error (CPython closes every unreachable async generator at once, so nested
+    # ones were closed twice: "aclose(): asynchronous generator is already running").
+    fake.inject(Fault.latency(10), route="list_tickets", on=2)  # the prefetch would hang 10 s
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        gc.disable()
+        try:
+            async for _ticket in desk.tickets(page_size=10):
+                break
+            # Wound down at once, not at some later garbage collection.
+            await no_client_tasks_left(within=2)
+        finally:
+            gc.enable()
+        for _ in range(3):
+            async for _ticket in desk.tickets(page_size=10):
+                break
+            async for _page in desk.tickets(page_size=10).pages():
+                break
+        gc.collect()
+        await no_client_tasks_left(within=2)
+        gc.collect()
+        await asyncio.sleep(0.01)
+    assert "Error" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+
+
 async def test_aclose_and_context_manager(desk: AsyncDesk) -> None:
     async with desk.tickets(page_size=10) as stream:
         async for _ in stream:
