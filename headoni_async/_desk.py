@@ -597,7 +597,9 @@ class AsyncDesk:
         whose id is greater and stops the walk at the first page that reaches
         it, requesting no page past it: what an incremental mirror needs.
         With ``prefetch`` the next page is fetched while the caller works on
-        the current one. Each page's ``records`` are the server's own JSON of
+        the current one (its request leaves as soon as the current page's
+        bytes arrive, before they are decoded); without it, nothing is
+        requested before the caller asks. Each page's ``records`` are the server's own JSON of
         its tickets. Needs ``tickets:read``.
 
         Raises (here, before any I/O): ``InsufficientScope``,

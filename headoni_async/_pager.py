@@ -50,7 +50,9 @@ class TicketStream:
     Made by ``AsyncDesk.tickets()``. ``async for ticket in stream`` yields
     ``TicketSummary`` objects; ``stream.pages()`` yields ``TicketPage``
     objects instead. While the caller works on one page the next is already
-    being fetched (unless ``prefetch=False``).
+    being fetched (unless ``prefetch=False``): its request goes out as soon as
+    this page's bytes arrive, while they are decoded. The stream is never more
+    than one page ahead of the caller.
 
     ``cursor`` is the id of the last ticket handed out (or the starting
     cursor): pass it as ``cursor=`` to a new stream to resume right after that
