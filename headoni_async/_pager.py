@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import operator
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -37,7 +38,7 @@ empty page now and then, but a cursor that only has to move down by one id
 would otherwise keep a stream walking for ever."""
 
 Peek = Callable[[bytes], bool]
-FetchPage = Callable[[str | None, Peek | None], Awaitable[TicketPage]]
+FetchPage = Callable[[str | None, Peek | None], Coroutine[Any, Any, TicketPage]]
 """``fetch(cursor, peek)``: one page; ``peek``, when given, is called with the
 body of a successful answer before it is decoded, and says whether it
 started a fetch (which the caller then lets send its request first)."""
@@ -190,9 +191,13 @@ class TicketStream:
         # (``peek`` holds no reference to the stream: the fetches it starts
         # hold it, and a stream a caller dropped must be collectable, so that
         # its finalizer cancels them.)
+        # A guess is started inside the fetch of the page before, while that
+        # call runs (its span current, for tracing): it runs in the caller's
+        # context instead, as a prefetch started by the walk does.
         guess: tuple[str, asyncio.Task[TicketPage]] | None = None
         empty = 0
         waiting = True
+        callers = contextvars.copy_context()
         fetch, track = self._fetch, self._track
 
         def peek(body: bytes) -> bool:
@@ -202,7 +207,8 @@ class TicketStream:
             following = peek_next_cursor(body)
             if following is None or (since is not None and int(following) <= since + 1):
                 return False
-            task = asyncio.ensure_future(fetch(following, peek))
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(fetch(following, peek), context=callers.copy())
             track(task)
             guess = following, task
             return True
@@ -241,6 +247,7 @@ class TicketStream:
                     return
                 cursor = following
                 waiting = True
+                callers = contextvars.copy_context()
                 if ahead is not None:
                     page, ahead = await await_tracked(ahead), None
                 else:

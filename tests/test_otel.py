@@ -137,3 +137,18 @@ async def test_with_aiohttp_instrumented_too_its_spans_nest_under_ours(
     assert all(s.context.trace_id == call.context.trace_id for s in theirs)
     for span in spans:
         assert token not in _everything(span) and "Bearer" not in _everything(span)
+
+
+async def test_every_page_of_a_stream_is_a_child_of_the_callers_span(
+    traced: tuple[AsyncDesk, str], telemetry: Telemetry
+) -> None:
+    # The next page's fetch starts while this page's call is still running (its
+    # span current); it must not nest under it, but under what the caller had.
+    desk, _ = traced
+    tracer = telemetry.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("export") as parent:
+        count = len([t async for t in desk.tickets(page_size=50)])  # 250 tickets: five pages
+    assert count == 250
+    pages = [s for s in telemetry.finished() if s.name == "GET /tickets"]
+    assert len(pages) == 5
+    assert {s.parent.span_id if s.parent else None for s in pages} == {parent.get_span_context().span_id}
