@@ -198,25 +198,36 @@ class TicketStream:
         empty = 0
         waiting = True
         callers = contextvars.copy_context()
-        fetch, track = self._fetch, self._track
+        fetch, track, prefetch = self._fetch, self._track, self._prefetch
 
-        def peek(body: bytes) -> bool:
-            nonlocal guess
-            if not waiting or guess is not None or empty + 1 >= MAX_EMPTY_PAGES:
-                return False
-            following = peek_next_cursor(body)
-            if following is None or (since is not None and int(following) <= since + 1):
-                return False
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(fetch(following, peek), context=callers.copy())
-            track(task)
-            guess = following, task
-            return True
+        def peek_for(page_cursor: str | None) -> Peek | None:
+            """The ``peek`` of the fetch of the page at ``page_cursor``."""
+            if not prefetch:
+                return None
 
-        look = peek if self._prefetch else None
+            def peek(body: bytes) -> bool:
+                nonlocal guess
+                if not waiting or guess is not None or empty + 1 >= MAX_EMPTY_PAGES:
+                    return False
+                following = peek_next_cursor(body)
+                if (
+                    following is None
+                    or (since is not None and int(following) <= since + 1)
+                    # A cursor that does not move down is refused by the order check: no request for it.
+                    or (page_cursor is not None and _numeric(following) >= _numeric(page_cursor))
+                ):
+                    return False
+                loop = asyncio.get_running_loop()
+                task = loop.create_task(fetch(following, peek_for(following)), context=callers.copy())
+                track(task)
+                guess = following, task
+                return True
+
+            return peek
+
         ahead: asyncio.Task[TicketPage] | None = None
         try:
-            page = await self._fetch(cursor, look)
+            page = await self._fetch(cursor, peek_for(cursor))
             while True:
                 waiting = False
                 try:
@@ -240,7 +251,7 @@ class TicketStream:
                     else:
                         await _drop(task)
                 if ahead is None and following is not None and self._prefetch:
-                    ahead = asyncio.ensure_future(self._fetch(following, look))
+                    ahead = asyncio.ensure_future(self._fetch(following, peek_for(following)))
                     self._track(ahead)
                 yield page
                 if following is None:
@@ -254,19 +265,25 @@ class TicketStream:
                     page = await self._fetch(following, None)
         finally:
             waiting = False  # nothing starts from here on
-            await _drop(ahead)
-            if guess is not None:  # read after the prefetch ended: it may have started one
-                await _drop(guess[1])
+            await _drop(ahead, None if guess is None else guess[1])
 
 
-async def _drop(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a fetch no longer wanted and wait for it, so its connection is
-    released before the stream goes on, and retrieve its outcome, so asyncio
-    does not warn about it."""
-    if task is not None:
+def _numeric(digits: str) -> tuple[int, str]:
+    """A key that orders digit strings as the numbers they write, without
+    ``int()`` (which refuses more than 4,300 digits)."""
+    bare = digits.lstrip("0")
+    return len(bare), bare
+
+
+async def _drop(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel fetches no longer wanted, all of them first, and wait for them,
+    so their connections are released before the stream goes on, and retrieve
+    their outcomes, so asyncio does not warn about them."""
+    present = [task for task in tasks if task is not None]
+    for task in present:
         if not task.done():
             task.cancel()
-        await settle(task)
+    await settle(*present)
 
 
 _Gen = AsyncGenerator[Any, None]
@@ -407,16 +424,21 @@ async def await_tracked(task: asyncio.Task[_T]) -> _T:
 async def settle(*tasks: asyncio.Future[Any]) -> None:
     """Wait for helper tasks (cancelled or not) and retrieve their outcomes,
     without ever swallowing a cancellation of the task that waits: that one
-    propagates, the helpers' own failures and cancellations do not."""
+    propagates, the helpers' own failures and cancellations do not. Every
+    helper is waited for, even when the waiting task is cancelled on the way
+    (its cancellation is raised at the end), so that none is left running."""
+    cancelled: asyncio.CancelledError | None = None
     for task in tasks:
         try:
             await task
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
-                raise
+                cancelled = exc
         except Exception:  # noqa: BLE001, S110 - the helper's outcome, retrieved so asyncio does not warn
             pass
+    if cancelled is not None:
+        raise cancelled
 
 
 async def _end(gen: _Gen | None) -> None:

@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import gc
 import itertools
+import json
+import random
 
 import attrs
 import pytest
@@ -20,12 +22,14 @@ from headoni_async import (
     DeskClosed,
     InvalidArgument,
     NetworkError,
+    PoolTimeout,
     ResponseDecodeError,
     RetryPolicy,
     StatusType,
     TicketNotFound,
     TicketStream,
     Timeouts,
+    _pager,
 )
 from headoni_async.testing import FakeDesk, Fault
 
@@ -398,6 +402,187 @@ async def test_a_page_that_fails_to_decode_drops_the_fetch_it_started(
     gc.collect()
     await asyncio.sleep(0.01)
     assert "never retrieved" not in caplog.text
+
+
+def _page(ids: list[int], nxt: str | None) -> web.Response:
+    doc = {"tickets": [{**SUMMARY, "id": str(i)} for i in ids], "nextCursor": nxt}
+    return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), content_type="application/json")
+
+
+async def test_cancelling_the_consumer_while_the_prefetch_reads_its_bytes_leaves_no_task(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consumer waits for page 2 (the prefetch); page 2's bytes arrive and its
+    # peek starts the fetch of page 3; the consumer is cancelled in that same
+    # loop turn (a timeout, a TaskGroup sibling failing, ...). Both fetches must
+    # be cancelled and waited for.
+    page3_asked = asyncio.Event()
+    hold = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        cursor = request.query.get("cursor")
+        if cursor is None:
+            return _page([9, 8], "8")
+        if cursor == "8":
+            return _page([7, 6], "6")
+        page3_asked.set()
+        await hold.wait()
+        return _page([5], None)
+
+    server = await serve(handler)
+    consumer: asyncio.Task[None] | None = None
+    real_peek = _pager.peek_next_cursor
+    calls = 0
+
+    def peek_and_cancel(body: bytes) -> str | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # page 2's bytes, read inside the prefetch task
+            assert consumer is not None
+            consumer.cancel()
+        return real_peek(body)
+
+    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    try:
+        async with AsyncDesk("acme", "hd_x", base_url=server.base_url) as desk:
+
+            async def consume() -> None:
+                async for _ in desk.tickets().pages():
+                    pass
+
+            consumer = asyncio.create_task(consume())
+            with pytest.raises(asyncio.CancelledError):
+                await consumer
+            assert calls == 2
+            await no_client_tasks_left(within=1)
+    finally:
+        hold.set()
+
+
+async def test_the_fetch_left_running_by_a_cancelled_consumer_fails_unretrieved(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The same moment as above; the page-3 fetch that was left running then fails
+    # on its own, and nobody retrieves its exception.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        cursor = request.query.get("cursor")
+        if cursor is None:
+            return _page([9, 8], "8")
+        if cursor == "8":
+            return _page([7, 6], "6")
+        await asyncio.sleep(0.05)
+        return web.Response(status=500, text="boom")
+
+    server = await serve(handler)
+    consumer: asyncio.Task[None] | None = None
+    real_peek = _pager.peek_next_cursor
+    calls = 0
+
+    def peek_and_cancel(body: bytes) -> str | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            assert consumer is not None
+            consumer.cancel()
+        return real_peek(body)
+
+    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url, retry=RetryPolicy(attempts=1)) as desk:
+
+        async def consume() -> None:
+            async for _ in desk.tickets():
+                pass
+
+        consumer = asyncio.create_task(consume())
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        await wait_until(lambda: len(server.seen) == 3)
+        await asyncio.sleep(0.2)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
+
+
+async def test_after_a_cancel_in_that_moment_the_pool_is_free_for_the_next_call(
+    fake: FakeDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With max_connections=1, the page-3 fetch left running holds the only
+    # connection: the next call of the desk cannot get one.
+    fake.inject(Fault.latency(5), route="list_tickets", on=3)
+    consumer: asyncio.Task[None] | None = None
+    real_peek = _pager.peek_next_cursor
+    calls = 0
+
+    def peek_and_cancel(body: bytes) -> str | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            assert consumer is not None
+            consumer.cancel()
+        return real_peek(body)
+
+    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    timeouts = Timeouts(pool=0.5)
+    async with AsyncDesk(
+        "acme", fake.mint_token(), base_url=fake.base_url, max_connections=1, timeouts=timeouts
+    ) as desk:
+
+        async def consume() -> None:
+            async for _ in desk.tickets(page_size=10):
+                pass
+
+        consumer = asyncio.create_task(consume())
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        try:
+            number = (await desk.get_ticket(1001)).number
+        except PoolTimeout as exc:
+            raise AssertionError(f"the pool is still held by the stream's fetch: {exc}") from None
+        assert number == 1001
+
+
+@pytest.mark.parametrize(("page2_next", "refused_cursor"), [("50", "50"), ("8", "8")])
+async def test_no_request_for_a_cursor_the_order_check_refuses(
+    serve: Serve, page2_next: str, refused_cursor: str
+) -> None:
+    # Page 2 names a nextCursor above its tickets (50) or its own cursor (8): the
+    # stream refuses the page, and no request for that cursor goes out (the
+    # guess of the next page is taken only from a cursor that moves down).
+    async def handler(request: web.Request) -> web.StreamResponse:
+        cursor = request.query.get("cursor")
+        if cursor is None:
+            return _page([9, 8], "8")
+        if cursor == "8" and len([r for r in server.seen if r.query.get("cursor") == "8"]) == 1:
+            return _page([7, 6], page2_next)
+        return _page([49] if cursor == "50" else [7, 6], None)
+
+    server = await serve(handler)
+    async with AsyncDesk("acme", "hd_x", base_url=server.base_url) as desk:
+        with pytest.raises(ResponseDecodeError):
+            async for _ in desk.tickets():
+                pass
+    asked = [r.query.get("cursor") for r in server.seen]
+    assert asked == [None, "8"]
+
+
+async def test_timeouts_at_random_moments_leave_no_fetch_running() -> None:
+    rng = random.Random(7)
+    leaks = 0
+    async with (
+        FakeDesk("acme", tickets=2000, seed=3) as fake,
+        AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk,
+    ):
+        for _ in range(100):
+            try:
+                async with asyncio.timeout(rng.uniform(0.001, 0.03)):
+                    async for _ in desk.tickets(page_size=20):
+                        pass
+            except TimeoutError:
+                pass
+            if [t for t in client_tasks() if not t.done()]:
+                leaks += 1
+                await asyncio.sleep(0.05)
+    assert leaks == 0
 
 
 async def test_prefetch_false_starts_no_fetch_before_the_caller_asks(fake: FakeDesk) -> None:
