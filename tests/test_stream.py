@@ -10,6 +10,7 @@ import gc
 import itertools
 import json
 import random
+import time
 
 import attrs
 import pytest
@@ -343,6 +344,36 @@ async def test_the_next_page_is_requested_before_this_page_is_decoded(
     # Each page's bytes are decoded only once the request for the page after it is out.
     assert events == ["request", "request", "decode", "request", "decode", "decode"]
     assert fake.count("list_tickets") == 3
+
+
+async def test_the_next_request_reaches_the_server_while_this_page_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server on its own thread, as a real desk is on its own machine; each
+    # page's decoding made to take 100 ms of CPU (decoding is CPU: nothing else
+    # on the client's loop runs meanwhile). The request for the next page must
+    # arrive at the server before that decoding ends.
+    from headoni_async import _desk
+
+    decodes: list[tuple[float, float]] = []
+    decode = _desk.page_from_bytes
+
+    def slow_decode(body: bytes) -> object:
+        start = time.monotonic()
+        while time.monotonic() < start + 0.1:
+            pass
+        decodes.append((start, time.monotonic()))
+        return decode(body)
+
+    monkeypatch.setattr(_desk, "page_from_bytes", slow_decode)
+    fake = FakeDesk("acme", tickets=250, seed=3)
+    with fake.serve_in_thread() as base_url:
+        async with AsyncDesk("acme", fake.mint_token(), base_url=base_url) as desk:
+            seen = [t.id async for t in desk.tickets(page_size=100)]
+    assert seen == fake.store.all_ids_desc()
+    arrivals = [r.received_at for r in fake.requests if r.route == "list_tickets"]
+    assert len(arrivals) == len(decodes) == 3
+    assert arrivals[1] < decodes[0][1] and arrivals[2] < decodes[1][1], (arrivals, decodes)
 
 
 async def test_a_wrong_guess_of_the_next_cursor_is_dropped() -> None:
