@@ -131,8 +131,9 @@ def check_token(token: object) -> str:
     """Return the token unchanged if it can be sent in a header.
 
     Raises ``InvalidArgumentType`` for a non-str and ``InvalidArgument`` for an
-    empty token or one holding whitespace or control characters. The message
-    never repeats the token.
+    empty token or one holding whitespace, control characters or quotes (no
+    bearer token holds a quote: one there was kept from a quoted value, as
+    ``docker run --env-file`` keeps them). The message never repeats the token.
     """
     if not isinstance(token, str):
         raise InvalidArgumentType(f"token must be a str, not {type(token).__name__}")
@@ -142,6 +143,11 @@ def check_token(token: object) -> str:
         raise InvalidArgument(
             "token holds whitespace, control or non-ASCII characters (value not shown); "
             "copy it again from the desk's API page"
+        )
+    if '"' in token or "'" in token:
+        raise InvalidArgument(
+            "token holds a quote character (value not shown): the quotes around a value in an "
+            "env file are kept by some loaders, such as docker run --env-file; remove them"
         )
     return token
 

@@ -193,6 +193,7 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": "   "}, "HEADONI_TOKEN is not set"),
         ({"HEADONI_DESK": "support.acme.com", "HEADONI_TOKEN": CANARY}, "HEADONI_DESK: "),
         ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": CANARY + " x"}, "HEADONI_TOKEN: "),
+        ({"HEADONI_DESK": "acme", "HEADONI_TOKEN": f'"{CANARY}"'}, "HEADONI_TOKEN: "),
         (
             {
                 "HEADONI_DESK": "acme",

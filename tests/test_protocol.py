@@ -102,6 +102,15 @@ def test_token_refused_without_echo(token: str) -> None:
         assert token not in str(info.value) and token not in repr(info.value)
 
 
+@pytest.mark.parametrize("token", ['"hd_abc123"', "'hd_abc123'", 'hd_abc123"', "hd_abc'123"])
+def test_a_token_with_quotes_is_refused_saying_so(token: str) -> None:
+    # `docker run --env-file` and some .env loaders keep the quotes of
+    # HEADONI_TOKEN="hd_..." as part of the value; sent as is, every call is a 401.
+    with pytest.raises(InvalidArgument, match="quote") as info:
+        proto.check_token(token)
+    assert "abc123" not in str(info.value) and "abc123" not in repr(info.value)
+
+
 def test_token_type() -> None:
     with pytest.raises(InvalidArgumentType):
         proto.check_token(b"hd_abc")
