@@ -8,8 +8,10 @@ function called in the caller's task, in this order for one call::
         [-> on_retry -> on_request(attempt 2) -> on_response(attempt 2) ...]
     -> on_call_end
 
-A callback that raises is logged (WARNING, ``headoni_async``) and otherwise
-ignored: observing a call never changes its outcome. Callbacks must not
+A callback that raises an ``Exception`` is logged (WARNING, ``headoni_async``)
+and otherwise ignored: observing a call never changes its outcome. A
+``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
+``SystemExit``) is not caught: it stops the call, as it would anywhere. Callbacks must not
 block; they run on the event loop, and are never awaited (an ``async def``
 callback is refused).
 """
@@ -86,7 +88,9 @@ def _optional_callable(_: object, attribute: attrs.Attribute[Hook | None], value
 @attrs.frozen(kw_only=True)
 class Hooks:
     """Callbacks for the requests of a desk (``AsyncDesk(hooks=...)``; a list
-    of ``Hooks`` is run in order). Each takes one ``RequestEvent``.
+    of ``Hooks`` is run in order). Each takes one ``RequestEvent``. One that
+    raises an ``Exception`` is logged and skipped; a ``KeyboardInterrupt`` or
+    ``SystemExit`` is not caught.
 
     Attributes:
         on_request: an attempt is about to be sent (after any rate-limit wait).

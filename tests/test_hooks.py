@@ -212,3 +212,23 @@ async def test_a_call_on_a_desk_closed_mid_retry_ends_with_its_true_send_count(
     kind, end = recorder.events[-1]
     assert kind == "end" and end.error == "DeskClosed" and end.attempt == 1
     assert [k for k, _ in recorder.events].count("request") == 1
+
+
+async def test_a_hook_raising_a_base_exception_is_not_swallowed(fake: FakeDesk) -> None:
+    # Exceptions are logged and skipped; a BaseException (KeyboardInterrupt,
+    # SystemExit, a framework's own) means "stop", as it does anywhere else.
+    class Stop(BaseException):
+        pass
+
+    stops = [True]
+
+    def stop_once(event: RequestEvent) -> None:
+        if stops:
+            stops.pop()
+            raise Stop
+
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=Hooks(on_request=stop_once)) as desk:
+        with pytest.raises(Stop):
+            await desk.get_ticket(1001)
+        assert fake.count("get_ticket") == 0  # on_request comes before the send
+        assert (await desk.get_ticket(1001)).number == 1001  # and the desk goes on
