@@ -11,6 +11,7 @@ import itertools
 import json
 import random
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 import pytest
@@ -38,6 +39,7 @@ from .conftest import FAST_RETRY
 from .documents import SUMMARY
 from .helpers import (
     TRANSFER_FAULTS,
+    Handler,
     Serve,
     client_tasks,
     no_client_tasks_left,
@@ -440,15 +442,8 @@ def _page(ids: list[int], nxt: str | None) -> web.Response:
     return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), content_type="application/json")
 
 
-async def test_cancelling_the_consumer_while_the_prefetch_reads_its_bytes_leaves_no_task(
-    serve: Serve, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The consumer waits for page 2 (the prefetch); page 2's bytes arrive and its
-    # peek starts the fetch of page 3; the consumer is cancelled in that same
-    # loop turn (a timeout, a TaskGroup sibling failing, ...). Both fetches must
-    # be cancelled and waited for.
-    page3_asked = asyncio.Event()
-    hold = asyncio.Event()
+def two_pages_then(page_three: Callable[[], Awaitable[web.StreamResponse]]) -> Handler:
+    """A server of the pages [9, 8] and [7, 6], then ``page_three()``."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         cursor = request.query.get("cursor")
@@ -456,35 +451,52 @@ async def test_cancelling_the_consumer_while_the_prefetch_reads_its_bytes_leaves
             return _page([9, 8], "8")
         if cursor == "8":
             return _page([7, 6], "6")
-        page3_asked.set()
+        return await page_three()
+
+    return handler
+
+
+async def cancelled_as_page_two_arrives(
+    monkeypatch: pytest.MonkeyPatch, walk: Callable[[], AsyncIterator[object]]
+) -> None:
+    """Run a consumer of ``walk()`` and cancel it in the loop turn in which page
+    2's bytes arrive (inside the prefetch, as its peek starts the fetch of page
+    3): a timeout or a TaskGroup sibling failing can land there. Returns when
+    the consumer has ended cancelled."""
+    real_peek = _pager.peek_next_cursor
+    calls = itertools.count(1)
+    consumer: list[asyncio.Task[None]] = []
+
+    def peek_and_cancel(body: bytes) -> str | None:
+        if next(calls) == 2:
+            consumer[0].cancel()
+        return real_peek(body)
+
+    async def consume() -> None:
+        async for _ in walk():
+            pass
+
+    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    consumer.append(asyncio.create_task(consume()))
+    with pytest.raises(asyncio.CancelledError):
+        await consumer[0]
+    assert next(calls) == 3  # page 3's fetch was cancelled before its bytes came
+
+
+async def test_cancelling_the_consumer_while_the_prefetch_reads_its_bytes_leaves_no_task(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both fetches (page 2's and the page 3 its peek started) must be cancelled and waited for.
+    hold = asyncio.Event()
+
+    async def page_three() -> web.StreamResponse:
         await hold.wait()
         return _page([5], None)
 
-    server = await serve(handler)
-    consumer: asyncio.Task[None] | None = None
-    real_peek = _pager.peek_next_cursor
-    calls = 0
-
-    def peek_and_cancel(body: bytes) -> str | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # page 2's bytes, read inside the prefetch task
-            assert consumer is not None
-            consumer.cancel()
-        return real_peek(body)
-
-    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    server = await serve(two_pages_then(page_three))
     try:
         async with AsyncDesk("acme", "hd_x", base_url=server.base_url) as desk:
-
-            async def consume() -> None:
-                async for _ in desk.tickets().pages():
-                    pass
-
-            consumer = asyncio.create_task(consume())
-            with pytest.raises(asyncio.CancelledError):
-                await consumer
-            assert calls == 2
+            await cancelled_as_page_two_arrives(monkeypatch, lambda: aiter(desk.tickets().pages()))
             await no_client_tasks_left(within=1)
     finally:
         hold.set()
@@ -493,40 +505,15 @@ async def test_cancelling_the_consumer_while_the_prefetch_reads_its_bytes_leaves
 async def test_the_fetch_left_running_by_a_cancelled_consumer_fails_unretrieved(
     serve: Serve, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The same moment as above; the page-3 fetch that was left running then fails
-    # on its own, and nobody retrieves its exception.
-    async def handler(request: web.Request) -> web.StreamResponse:
-        cursor = request.query.get("cursor")
-        if cursor is None:
-            return _page([9, 8], "8")
-        if cursor == "8":
-            return _page([7, 6], "6")
+    # The same moment; a page-3 fetch left running would fail on its own, its
+    # exception retrieved by nobody.
+    async def page_three() -> web.StreamResponse:
         await asyncio.sleep(0.05)
         return web.Response(status=500, text="boom")
 
-    server = await serve(handler)
-    consumer: asyncio.Task[None] | None = None
-    real_peek = _pager.peek_next_cursor
-    calls = 0
-
-    def peek_and_cancel(body: bytes) -> str | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            assert consumer is not None
-            consumer.cancel()
-        return real_peek(body)
-
-    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
+    server = await serve(two_pages_then(page_three))
     async with AsyncDesk("acme", "hd_x", base_url=server.base_url, retry=RetryPolicy(attempts=1)) as desk:
-
-        async def consume() -> None:
-            async for _ in desk.tickets():
-                pass
-
-        consumer = asyncio.create_task(consume())
-        with pytest.raises(asyncio.CancelledError):
-            await consumer
+        await cancelled_as_page_two_arrives(monkeypatch, lambda: aiter(desk.tickets()))
         await wait_until(lambda: len(server.seen) == 3)
         await asyncio.sleep(0.2)
     gc.collect()
@@ -537,34 +524,13 @@ async def test_the_fetch_left_running_by_a_cancelled_consumer_fails_unretrieved(
 async def test_after_a_cancel_in_that_moment_the_pool_is_free_for_the_next_call(
     fake: FakeDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # With max_connections=1, the page-3 fetch left running holds the only
-    # connection: the next call of the desk cannot get one.
+    # With max_connections=1, a page-3 fetch left running would hold the only
+    # connection: the next call of the desk could not get one.
     fake.inject(Fault.latency(5), route="list_tickets", on=3)
-    consumer: asyncio.Task[None] | None = None
-    real_peek = _pager.peek_next_cursor
-    calls = 0
-
-    def peek_and_cancel(body: bytes) -> str | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            assert consumer is not None
-            consumer.cancel()
-        return real_peek(body)
-
-    monkeypatch.setattr(_pager, "peek_next_cursor", peek_and_cancel)
-    timeouts = Timeouts(pool=0.5)
     async with AsyncDesk(
-        "acme", fake.mint_token(), base_url=fake.base_url, max_connections=1, timeouts=timeouts
+        "acme", fake.mint_token(), base_url=fake.base_url, max_connections=1, timeouts=Timeouts(pool=0.5)
     ) as desk:
-
-        async def consume() -> None:
-            async for _ in desk.tickets(page_size=10):
-                pass
-
-        consumer = asyncio.create_task(consume())
-        with pytest.raises(asyncio.CancelledError):
-            await consumer
+        await cancelled_as_page_two_arrives(monkeypatch, lambda: aiter(desk.tickets(page_size=10)))
         try:
             number = (await desk.get_ticket(1001)).number
         except PoolTimeout as exc:
