@@ -1,8 +1,12 @@
-"""What every benchmark module shares: a measured figure and a table row."""
+"""What every benchmark module shares: a measured figure, a table row, and
+the fastest JSON decoder installed (the floor's)."""
 
 from __future__ import annotations
 
+import json
 import statistics
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -29,3 +33,14 @@ class Row:
     ratio: float | None
     target: str
     ok: bool | None
+
+
+def fastest_loads() -> Callable[[bytes], Any]:
+    """orjson's ``loads`` when installed, else the stdlib's: what the floor uses."""
+    try:
+        import orjson
+
+        loads: Callable[[bytes], Any] = orjson.loads
+        return loads
+    except ImportError:  # the floor uses the fastest decoder installed
+        return json.loads

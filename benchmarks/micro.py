@@ -48,10 +48,10 @@ def ours_decoder(*, msgspec: bool = True) -> Callable[[bytes], Any]:
 def _others() -> dict[str, Callable[[bytes], Any]]:
     import msgspec
 
+    from .common import fastest_loads
     from .peers import MPage, Page
-    from .run import _loads
 
-    loads, structs = _loads(), msgspec.json.Decoder(MPage).decode
+    loads, structs = fastest_loads(), msgspec.json.Decoder(MPage).decode
     return {
         "dicts (orjson)": lambda body: loads(body)["tickets"],
         "pydantic v2 (model_validate_json)": lambda body: Page.model_validate_json(body).tickets,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import resource
@@ -37,7 +36,7 @@ import attrs
 from headoni_async import AsyncDesk, RetryPolicy
 
 from . import micro
-from .common import Row, sample
+from .common import Row, fastest_loads, sample
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "hd_benchmark"
@@ -84,22 +83,13 @@ async def _stats(root: str, reset: bool = False) -> dict[str, int]:
 # ---------------------------------------------------------------- the three clients
 
 
-def _loads() -> Callable[[bytes], Any]:
-    try:
-        import orjson
-
-        return orjson.loads
-    except ImportError:  # the floor uses the fastest decoder installed
-        return json.loads
-
-
 PageDecoder = Callable[[bytes], tuple[int, str | None]]
 """Page bytes -> (tickets on the page, next cursor): what a bare-aiohttp walker needs."""
 
 
 def dict_pages() -> PageDecoder:
     """The floor: JSON into dicts with the fastest decoder installed, no models."""
-    loads = _loads()
+    loads = fastest_loads()
 
     def decode(body: bytes) -> tuple[int, str | None]:
         page = loads(body)
@@ -226,7 +216,7 @@ async def peer_stream(root: str, limit: int) -> int:
 
 
 async def floor_get_many(root: str, numbers: list[int]) -> None:
-    loads = _loads()
+    loads = fastest_loads()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession() as session:
         for n in numbers:
@@ -236,7 +226,7 @@ async def floor_get_many(root: str, numbers: list[int]) -> None:
 
 async def floor_fan_out(root: str, numbers: list[int], concurrency: int) -> None:
     """Bare aiohttp: the same GETs, at most ``concurrency`` in flight on a pool of that size."""
-    loads = _loads()
+    loads = fastest_loads()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
