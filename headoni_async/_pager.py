@@ -65,7 +65,9 @@ class TicketStream:
     closing the desk cancels the prefetch and releases its connection.
 
     One iteration at a time: starting a new one ends the previous one (so
-    ``async for`` after a ``break`` goes on from ``cursor``). Iterating raises
+    ``async for`` after a ``break`` goes on from ``cursor``); the previous
+    iterator is then finished and must not be used again (on Python 3.11 it
+    raises ``RuntimeError`` instead of ``StopAsyncIteration``). Iterating raises
     whatever the requests raise (``HeadoniError`` subclasses),
     ``ResponseDecodeError`` if the server breaks the id order, and
     ``InvalidArgument`` if another task is inside an iteration of this stream
@@ -122,21 +124,25 @@ class TicketStream:
         return f"<TicketStream cursor={self._cursor!r} exhausted={self._exhausted}>"
 
     def __aiter__(self) -> AsyncIterator[TicketSummary]:
-        gen = self._tickets(self._live())
+        gen = self._walk(self._live(), tickets=True)
         self._active = weakref.ref(gen)
         return gen
 
     def pages(self) -> AsyncIterator[TicketPage]:
         """Iterate whole pages instead of tickets. After each page is handed
         out, ``cursor`` is the id of its last ticket."""
-        gen = self._pages(self._live())
+        gen = self._walk(self._live(), tickets=False)
         self._active = weakref.ref(gen)
         return gen
 
     async def aclose(self) -> None:
-        """Stop the stream: cancel the prefetch and release its connection. Idempotent."""
-        active, self._active = self._live(), None
-        await _end(active)
+        """Stop the stream: cancel the prefetch and release its connection.
+        Idempotent. Raises ``InvalidArgument`` while another task is inside an
+        iteration of this stream (which then goes on)."""
+        active = self._live()
+        await _end(active)  # InvalidArgument while another task is inside it: still known after
+        if self._live() is active:
+            self._active = None
         # An iteration the caller dropped (a ``break``) is closed by the loop's
         # finalizer, in a task of its own: its fetches are waited for here too.
         for task in list(self._fetches):
@@ -156,29 +162,17 @@ class TicketStream:
     ) -> None:
         await self.aclose()
 
-    async def _tickets(self, previous: _Gen | None) -> AsyncGenerator[TicketSummary, None]:
-        async with contextlib.aclosing(self._walk(previous)) as pages:
-            async for page in pages:
-                for ticket in page.tickets:
-                    self._cursor = ticket.id
-                    yield ticket
-        self._exhausted = True
-
-    async def _pages(self, previous: _Gen | None) -> AsyncGenerator[TicketPage, None]:
-        async with contextlib.aclosing(self._walk(previous)) as pages:
-            async for page in pages:
-                if page.tickets:
-                    self._cursor = page.tickets[-1].id
-                yield page
-        self._exhausted = True
-
-    async def _walk(self, previous: _Gen | None) -> AsyncGenerator[TicketPage, None]:
+    async def _walk(self, previous: _Gen | None, *, tickets: bool) -> AsyncGenerator[Any, None]:
+        # One async generator per iteration (tickets or pages), never two nested:
+        # nested ones that become garbage together (a reference cycle) are each
+        # finalized in a task of their own, and the inner one is closed twice.
         await _end(previous)
         if self._exhausted:
             return
         cursor = self._cursor
         since = self._since
         if since is not None and cursor is not None and int(cursor) <= since + 1:
+            self._exhausted = True
             return  # no id lies between the cursor and since_id: nothing to ask for
         # While the walk waits for a page, the prefetch of the one after it
         # starts as soon as that page's bytes arrive, before they are decoded:
@@ -253,8 +247,16 @@ class TicketStream:
                 if ahead is None and following is not None and self._prefetch:
                     ahead = asyncio.ensure_future(self._fetch(following, peek_for(following)))
                     self._track(ahead)
-                yield page
+                if tickets:
+                    for ticket in page.tickets:
+                        self._cursor = ticket.id
+                        yield ticket
+                else:
+                    if page.tickets:
+                        self._cursor = page.tickets[-1].id
+                    yield page
                 if following is None:
+                    self._exhausted = True
                     return
                 cursor = following
                 waiting = True
@@ -297,7 +299,7 @@ class _Skipped:
 _SKIPPED: Final = _Skipped()
 
 
-async def fetch_many(
+def fetch_many(
     fetch: Callable[[str], Awaitable[_T]],
     ids: object,
     *,
@@ -314,23 +316,25 @@ async def fetch_many(
 
     Raises ``InvalidArgumentType``/``InvalidArgument`` for bad arguments and
     ``InsufficientScope`` when ``scopes`` lack ``get_ticket``'s, then what
-    ``fetch_in_order`` raises.
+    ``fetch_in_order`` raises. (One async generator, not one wrapping another:
+    nested ones freed together by the garbage collector are closed twice.)
     """
-    keys = check_ticket_keys(ids)
-    limit = check_positive_int("concurrency", concurrency)
-    pool = limit if pool is None else pool
-    if limit > pool:
-        logger.warning(
-            "%s(concurrency=%d) is above the desk's pool of %d connection%s: at most %d requests "
-            "run at once (raise AsyncDesk(max_connections=...) to run more)",
-            name, limit, pool, "" if pool == 1 else "s", pool,
-        )  # fmt: skip
-    skip = check_missing(missing)
-    require_scope(ROUTES["get_ticket"], scopes)
-    window = fetch_in_order(fetch, keys, concurrency=limit, track=track, skip_missing=skip, name=name)
-    async with contextlib.aclosing(window):
-        async for item in window:
-            yield item
+
+    def checked() -> tuple[Iterable[str], int, bool]:
+        keys = check_ticket_keys(ids)
+        limit = check_positive_int("concurrency", concurrency)
+        size = limit if pool is None else pool
+        if limit > size:
+            logger.warning(
+                "%s(concurrency=%d) is above the desk's pool of %d connection%s: at most %d requests "
+                "run at once (raise AsyncDesk(max_connections=...) to run more)",
+                name, limit, size, "" if size == 1 else "s", size,
+            )  # fmt: skip
+        skip = check_missing(missing)
+        require_scope(ROUTES["get_ticket"], scopes)
+        return keys, limit, skip
+
+    return fetch_in_order(fetch, (), concurrency=1, track=track, name=name, prelude=checked)
 
 
 async def fetch_in_order(
@@ -341,6 +345,7 @@ async def fetch_in_order(
     track: Track,
     skip_missing: bool = False,
     name: str = "fetch",
+    prelude: Callable[[], tuple[Iterable[str], int, bool]] | None = None,
 ) -> AsyncGenerator[_T, None]:
     """``fetch(key)`` for every key, at most ``concurrency`` at once, yielded
     in the keys' order.
@@ -354,8 +359,12 @@ async def fetch_in_order(
     order, after the results before it were yielded, with a note naming its
     key (``name`` says which call); the fetches after it are cancelled (and
     awaited) when the generator ends, however it ends. With ``skip_missing``
-    a ``TicketNotFound`` leaves its key out instead.
+    a ``TicketNotFound`` leaves its key out instead. ``prelude``, when given,
+    runs as the iteration starts and its keys, concurrency and skip_missing
+    replace the arguments (``fetch_many``'s checks raise there, not at the call).
     """
+    if prelude is not None:  # the checks of fetch_many, as the iteration starts
+        keys, concurrency, skip_missing = prelude()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(key: str) -> _T | _Skipped:
@@ -435,8 +444,8 @@ async def settle(*tasks: asyncio.Future[Any]) -> None:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 cancelled = exc
-        except Exception:  # noqa: BLE001, S110 - the helper's outcome, retrieved so asyncio does not warn
-            pass
+        except BaseException:  # noqa: BLE001, S110 - the helper's outcome (a hook's KeyboardInterrupt
+            pass  # included: asyncio already raised that one from the helper's own step), retrieved
     if cancelled is not None:
         raise cancelled
 

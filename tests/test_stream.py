@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from headoni_async import (
     AsyncDesk,
     DeskClosed,
+    Hooks,
     InvalidArgument,
     NetworkError,
     PoolTimeout,
@@ -590,6 +591,223 @@ async def test_prefetch_false_starts_no_fetch_before_the_caller_asks(fake: FakeD
                 await asyncio.sleep(0.05)  # a prefetch, if any, would reach the server now
                 assert fake.count("list_tickets") == 1
                 break
+
+
+# ---------------------------------------------------------------- iterations freed by the garbage collector, hooks that stop
+
+
+class Holder:
+    """A consumer object in a reference cycle (a back-reference to itself),
+    as many real objects are: it is freed only by the garbage collector."""
+
+    def __init__(self) -> None:
+        self.me = self
+        self.it: object = None
+
+
+async def test_an_iterator_in_a_reference_cycle_is_wound_down_without_an_error_logged(
+    fake: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ffffc2a fixed the "aclose(): asynchronous generator is already running" error
+    # for an iterator dropped by refcount. An iterator that the user's own objects
+    # keep in a reference cycle is freed by the garbage collector, together with
+    # the nested generator inside it, and each gets its own finalizer task.
+    fake.inject(Fault.latency(10), route="list_tickets", on=2)  # the prefetch is still on its way
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        stream = desk.tickets(page_size=10)
+        holder = Holder()
+        holder.it = aiter(stream)
+        await anext(holder.it)  # type: ignore[call-overload]
+        await wait_until(lambda: fake.count("list_tickets") == 2, what="the prefetch to be sent")
+        del holder
+        gc.collect()
+        await no_client_tasks_left(within=2)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert stream.cursor is not None
+    gc.collect()
+    await asyncio.sleep(0.01)
+    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+
+
+async def test_an_exception_kept_by_the_caller_then_collected_logs_no_error(
+    fake: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The everyday shape of the same cycle: a job catches a failure of its loop
+    # body and keeps the exception (to report it); the exception's traceback
+    # holds the frames, one of which holds the iterator.
+    fake.inject(Fault.latency(10), route="list_tickets", on=2)
+
+    async def consume(stream: TicketStream) -> None:
+        pages = stream.pages()
+        async for _page in pages:
+            raise ValueError("this page could not be processed")
+
+    async def job(stream: TicketStream) -> str:
+        try:
+            await consume(stream)
+        except ValueError as exc:
+            error = exc  # kept: error -> traceback -> this frame -> error
+            return f"failed: {error}"
+        return "done"
+
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        stream = desk.tickets(page_size=10)
+        assert (await job(stream)).startswith("failed")
+        await wait_until(lambda: fake.count("list_tickets") == 2, what="the prefetch to be sent")
+        gc.collect()
+        await no_client_tasks_left(within=2)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+
+
+async def test_get_tickets_iterator_in_a_reference_cycle_logs_no_error(
+    fake: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bulk fetch nests two async generators too (fetch_many -> fetch_in_order).
+    fake.inject(Fault.latency(10), route="get_ticket", on=3)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        holder = Holder()
+        holder.it = aiter(desk.get_tickets([1001, 1002, 1003, 1004], concurrency=4))
+        await anext(holder.it)  # type: ignore[call-overload]
+        await wait_until(lambda: fake.count("get_ticket") == 4)
+        del holder
+        gc.collect()
+        await no_client_tasks_left(within=2)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+
+
+class Stop(BaseException):
+    """A BaseException a hook raises (a framework's own 'stop now', KeyboardInterrupt's kind)."""
+
+
+async def test_a_hook_base_exception_in_the_prefetch_leaves_no_fetch_running(fake: FakeDesk) -> None:
+    # on_response raises for page 2 (the prefetch, whose bytes already started
+    # the guess for page 3); the consumer, waiting for page 2, gets the
+    # BaseException; the walk's cleanup must wind down page 3's fetch too.
+    fake.inject(Fault.latency(5), route="list_tickets", on=3)
+    seen = 0
+
+    def stop_on_page_2(event: object) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 2:
+            raise Stop
+
+    hooks = Hooks(on_response=stop_on_page_2)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=hooks) as desk:
+        with pytest.raises(Stop):
+            async for _ in desk.tickets(page_size=10):
+                pass
+        left = [t for t in client_tasks() if not t.done()]
+        assert left == [], left
+
+
+async def test_a_hook_base_exception_in_a_prefetch_the_caller_broke_away_from_is_not_logged_unretrieved(
+    fake: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The prefetch's on_response raises a BaseException while the caller works on
+    # page 1; the caller then breaks out. The loop's finalizer closes the dropped
+    # iteration in a task of its own, whose settle() re-raises the prefetch's
+    # BaseException there: asyncio logs "Task exception was never retrieved".
+    calls = 0
+
+    def stop_on_page_2(event: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Stop
+
+    hooks = Hooks(on_response=stop_on_page_2)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=hooks) as desk:
+        async with desk.tickets(page_size=10) as stream:
+            async for _ in stream:
+                await wait_until(lambda: calls == 2, what="the prefetch's hook to raise")
+                break
+        await no_client_tasks_left()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+    gc.collect()
+    await asyncio.sleep(0.01)
+    assert "never retrieved" not in caplog.text, caplog.text
+
+
+KI_SCRIPT = r"""
+import asyncio, sys
+from headoni_async import AsyncDesk, Hooks
+from headoni_async.testing import FakeDesk, Fault
+
+fake = FakeDesk("acme", tickets=250, seed=3)
+fake.inject(Fault.latency(2), route="list_tickets", on=3)
+calls = 0
+
+def hook(event):
+    global calls
+    calls += 1
+    if calls == 2:  # page 2: the prefetch
+        raise KeyboardInterrupt
+
+with fake.serve_in_thread() as base_url:
+    async def main():
+        hooks = Hooks(**{sys.argv[1]: hook})
+        async with AsyncDesk("acme", fake.mint_token(), base_url=base_url, hooks=hooks) as desk:
+            async for _ in desk.tickets(page_size=10):
+                await asyncio.sleep(0.001)
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("hook", ["on_response", "on_call_end"])
+def test_ctrl_c_in_a_hook_of_the_prefetch_lets_asyncio_run_shut_down_cleanly(hook: str) -> None:
+    # A KeyboardInterrupt raised by a hook inside the prefetch task leaves the loop
+    # at once (asyncio re-raises it from the task). asyncio.run then cancels the
+    # main task; the stream's cleanup (settle() in the finalizer's aclose) raises the
+    # prefetch's KeyboardInterrupt a second time, which aborts asyncio.run's shutdown:
+    # the desk's session close is left pending and asyncio logs errors.
+    import subprocess
+    import sys
+
+    done = subprocess.run(  # noqa: S603 - our interpreter, a fixed script
+        [sys.executable, "-c", KI_SCRIPT, hook], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "interrupted" in done.stderr
+    assert "destroyed but it is pending" not in done.stderr, done.stderr
+    assert "never retrieved" not in done.stderr, done.stderr
+
+
+async def test_a_refused_aclose_does_not_forget_the_iteration_under_way(fake: FakeDesk) -> None:
+    # Task A is inside an iteration (waiting for page 2). Task B calls
+    # stream.aclose(): _end() refuses (InvalidArgument), but aclose() had already
+    # set _active to None. The stream has forgotten A's iteration: B's own
+    # `async for` is then not refused, and two iterations of one stream run at once.
+    fake.inject(Fault.latency(0.5), route="list_tickets", on=2)
+    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
+        stream = desk.tickets(page_size=10)
+        got_a: list[str] = []
+
+        async def a() -> None:
+            async for t in stream:
+                got_a.append(t.id)
+
+        task = asyncio.create_task(a())
+        await wait_until(lambda: len(got_a) == 10 and fake.count("list_tickets") == 2)
+        await asyncio.sleep(0.05)  # A is inside anext(), waiting for page 2
+        with pytest.raises(InvalidArgument):
+            await stream.aclose()
+        got_b: list[str] = []
+        try:
+            with pytest.raises(InvalidArgument):
+                async for t in stream:
+                    got_b.append(t.id)
+        finally:
+            await task
+        assert set(got_a).isdisjoint(got_b)
 
 
 # ---------------------------------------------------------------- bulk fetch
