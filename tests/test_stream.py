@@ -596,6 +596,17 @@ async def test_prefetch_false_starts_no_fetch_before_the_caller_asks(fake: FakeD
 # ---------------------------------------------------------------- iterations freed by the garbage collector, hooks that stop
 
 
+async def collected_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    """Collect the garbage and let the loop's finalizers wind down what it held:
+    no client task is left, and asyncio logged nothing about a generator closed
+    twice or an exception never retrieved."""
+    gc.collect()
+    await no_client_tasks_left(within=2)
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+
+
 class Holder:
     """A consumer object in a reference cycle (a back-reference to itself),
     as many real objects are: it is freed only by the garbage collector."""
@@ -620,14 +631,8 @@ async def test_an_iterator_in_a_reference_cycle_is_wound_down_without_an_error_l
         await anext(holder.it)  # type: ignore[call-overload]
         await wait_until(lambda: fake.count("list_tickets") == 2, what="the prefetch to be sent")
         del holder
-        gc.collect()
-        await no_client_tasks_left(within=2)
-        for _ in range(5):
-            await asyncio.sleep(0.01)
+        await collected_cleanly(caplog)
         assert stream.cursor is not None
-    gc.collect()
-    await asyncio.sleep(0.01)
-    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
 
 
 async def test_an_exception_kept_by_the_caller_then_collected_logs_no_error(
@@ -655,11 +660,7 @@ async def test_an_exception_kept_by_the_caller_then_collected_logs_no_error(
         stream = desk.tickets(page_size=10)
         assert (await job(stream)).startswith("failed")
         await wait_until(lambda: fake.count("list_tickets") == 2, what="the prefetch to be sent")
-        gc.collect()
-        await no_client_tasks_left(within=2)
-        for _ in range(5):
-            await asyncio.sleep(0.01)
-    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+        await collected_cleanly(caplog)
 
 
 async def test_get_tickets_iterator_in_a_reference_cycle_logs_no_error(
@@ -673,15 +674,23 @@ async def test_get_tickets_iterator_in_a_reference_cycle_logs_no_error(
         await anext(holder.it)  # type: ignore[call-overload]
         await wait_until(lambda: fake.count("get_ticket") == 4)
         del holder
-        gc.collect()
-        await no_client_tasks_left(within=2)
-        for _ in range(5):
-            await asyncio.sleep(0.01)
-    assert "already running" not in caplog.text and "never retrieved" not in caplog.text, caplog.text
+        await collected_cleanly(caplog)
 
 
 class Stop(BaseException):
     """A BaseException a hook raises (a framework's own 'stop now', KeyboardInterrupt's kind)."""
+
+
+class StopOnPageTwo:
+    """An ``on_response`` hook that raises ``Stop`` for the second page (the prefetch)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, event: object) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            raise Stop
 
 
 async def test_a_hook_base_exception_in_the_prefetch_leaves_no_fetch_running(fake: FakeDesk) -> None:
@@ -689,15 +698,7 @@ async def test_a_hook_base_exception_in_the_prefetch_leaves_no_fetch_running(fak
     # the guess for page 3); the consumer, waiting for page 2, gets the
     # BaseException; the walk's cleanup must wind down page 3's fetch too.
     fake.inject(Fault.latency(5), route="list_tickets", on=3)
-    seen = 0
-
-    def stop_on_page_2(event: object) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == 2:
-            raise Stop
-
-    hooks = Hooks(on_response=stop_on_page_2)
+    hooks = Hooks(on_response=StopOnPageTwo())
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=hooks) as desk:
         with pytest.raises(Stop):
             async for _ in desk.tickets(page_size=10):
@@ -713,19 +714,13 @@ async def test_a_hook_base_exception_in_a_prefetch_the_caller_broke_away_from_is
     # page 1; the caller then breaks out. The loop's finalizer closes the dropped
     # iteration in a task of its own, whose settle() re-raises the prefetch's
     # BaseException there: asyncio logs "Task exception was never retrieved".
-    calls = 0
-
-    def stop_on_page_2(event: object) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise Stop
-
-    hooks = Hooks(on_response=stop_on_page_2)
-    async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url, hooks=hooks) as desk:
+    stop = StopOnPageTwo()
+    async with AsyncDesk(
+        "acme", fake.mint_token(), base_url=fake.base_url, hooks=Hooks(on_response=stop)
+    ) as desk:
         async with desk.tickets(page_size=10) as stream:
             async for _ in stream:
-                await wait_until(lambda: calls == 2, what="the prefetch's hook to raise")
+                await wait_until(lambda: stop.calls == 2, what="the prefetch's hook to raise")
                 break
         await no_client_tasks_left()
         for _ in range(5):
