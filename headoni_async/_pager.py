@@ -334,21 +334,20 @@ def fetch_many(
         require_scope(ROUTES["get_ticket"], scopes)
         return keys, limit, skip
 
-    return fetch_in_order(fetch, (), concurrency=1, track=track, name=name, prelude=checked)
+    return fetch_in_order(fetch, checked, track=track, name=name)
 
 
 async def fetch_in_order(
     fetch: Callable[[str], Awaitable[_T]],
-    keys: Iterable[str],
+    checked: Callable[[], tuple[Iterable[str], int, bool]],
     *,
-    concurrency: int,
     track: Track,
-    skip_missing: bool = False,
     name: str = "fetch",
-    prelude: Callable[[], tuple[Iterable[str], int, bool]] | None = None,
 ) -> AsyncGenerator[_T, None]:
     """``fetch(key)`` for every key, at most ``concurrency`` at once, yielded
-    in the keys' order.
+    in the keys' order, where ``checked()`` gives ``(keys, concurrency,
+    skip_missing)`` as the iteration starts (so that the caller's argument
+    checks raise at the first ``anext``, not at the call).
 
     ``keys`` is read lazily, only as the window has room, so an endless
     iterator works; one whose ``next()`` raises a ``HeadoniError`` (a bad id)
@@ -359,12 +358,9 @@ async def fetch_in_order(
     order, after the results before it were yielded, with a note naming its
     key (``name`` says which call); the fetches after it are cancelled (and
     awaited) when the generator ends, however it ends. With ``skip_missing``
-    a ``TicketNotFound`` leaves its key out instead. ``prelude``, when given,
-    runs as the iteration starts and its keys, concurrency and skip_missing
-    replace the arguments (``fetch_many``'s checks raise there, not at the call).
+    a ``TicketNotFound`` leaves its key out instead.
     """
-    if prelude is not None:  # the checks of fetch_many, as the iteration starts
-        keys, concurrency, skip_missing = prelude()
+    keys, concurrency, skip_missing = checked()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(key: str) -> _T | _Skipped:
