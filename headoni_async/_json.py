@@ -50,11 +50,18 @@ _LONG_NUMBER: Final = bytes.maketrans(b"0123456789-", b"00000000000")
 _RUN: Final = b"0" * 20
 
 
-def _pick_loads() -> Callable[[bytes], Any]:
+def _orjson() -> Any:
+    """The orjson module, or ``None`` without the (optional) speedups extra.
+    Imported by name so that type checking does not depend on the extra."""
     try:
-        # Imported by name so that type checking does not depend on the optional extra.
-        orjson = importlib.import_module("orjson")
-    except ImportError:  # the speedups extra is optional
+        return importlib.import_module("orjson")
+    except ImportError:
+        return None
+
+
+def _pick_loads() -> Callable[[bytes], Any]:
+    orjson = _orjson()
+    if orjson is None:
         return _loads_stdlib
     fast: Callable[[bytes], Any] = orjson.loads
     refused: type[Exception] = orjson.JSONDecodeError
@@ -83,9 +90,8 @@ beyond what a double holds (``1e400``)."""
 
 
 def _pick_dumpb() -> Callable[[Any], bytes]:
-    try:
-        orjson = importlib.import_module("orjson")
-    except ImportError:  # the speedups extra is optional
+    orjson = _orjson()
+    if orjson is None:
         return _dumpb_stdlib
     fast: Callable[[Any], bytes] = orjson.dumps
 
