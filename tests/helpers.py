@@ -10,11 +10,13 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from hypothesis import strategies as st
 
@@ -265,3 +267,27 @@ def on_a_terminal(argv: list[str], env: Mapping[str, str] | None = None) -> tupl
         chunks.append(data)
     os.close(master)
     return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+async def cancelled_while_closing(
+    monkeypatch: pytest.MonkeyPatch, owner: type[Any], close: str, run: Callable[[], Awaitable[Any]]
+) -> None:
+    """Run ``run()`` with ``owner.<close>`` (a close done on a worker thread)
+    slowed by 0.2 s, cancel it once that close has begun, check that it ends
+    cancelled, and undo the slowing (every patch of ``monkeypatch``)."""
+    entered = threading.Event()
+    real = getattr(owner, close)
+
+    def slow_close(self: Any) -> None:  # on the worker thread
+        entered.set()
+        threading.Event().wait(0.2)
+        real(self)
+
+    monkeypatch.setattr(owner, close, slow_close)
+    task = asyncio.ensure_future(run())
+    while not entered.is_set():  # noqa: ASYNC110 - a thread's event
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()

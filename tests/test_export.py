@@ -33,7 +33,7 @@ from headoni_async.testing import FakeDesk, Fault
 from headoni_async.testing._fake import _summary, _ticket_document
 
 from .documents import ODD
-from .helpers import run_cli, wait_until_sync
+from .helpers import cancelled_while_closing, run_cli, wait_until_sync
 
 CLI = [sys.executable, "-m", "headoni_async.cli", "export"]
 OLD = b'{"previous":"export","kept":true}\n'
@@ -650,29 +650,12 @@ async def test_cancelled_while_closing_releases_the_lock_before_it_returns(
 ) -> None:
     # Cancelled as it closes (the export had just finished): the caller's next
     # export must not find the lock still held (LockBusy).
-    import threading
-
     from headoni_async import _export
 
     fake = headoni_fake_desk
     out = tmp_path / "t.jsonl"
-    entered = threading.Event()
-    close = _export._FileOutput.close
-
-    def slow_close(self: Any) -> None:  # on the worker thread
-        entered.set()
-        threading.Event().wait(0.2)
-        close(self)
-
-    monkeypatch.setattr(_export._FileOutput, "close", slow_close)
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
-        task = asyncio.ensure_future(export_tickets(desk, out))
-        while not entered.is_set():  # noqa: ASYNC110 - a thread's event
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        monkeypatch.undo()
+        await cancelled_while_closing(monkeypatch, _export._FileOutput, "close", lambda: export_tickets(desk, out))
         await export_tickets(desk, out)  # not LockBusy
     assert _ids(out) == fake.store.all_ids_desc()
 

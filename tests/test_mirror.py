@@ -3,10 +3,8 @@ validation, the lock, one transaction per page, and the pure helpers."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ from hypothesis import strategies as st
 
 from headoni_async import SyncError, SyncLocked, SyncMismatch, SyncStateDamaged
 from headoni_async import _mirror as db
+
+from .helpers import cancelled_while_closing
 
 BASE = "http://127.0.0.1:1/api/v1"
 
@@ -206,22 +206,7 @@ async def test_a_cancelled_close_releases_the_lock_before_it_returns(
     # with the lock still held: the caller's next sync would be SyncLocked.
     path = tmp_path / "t.db"
     mirror = await _open(path)
-    entered = threading.Event()
-    close = db.Mirror._close
-
-    def slow_close(self: db.Mirror) -> None:  # on the database thread
-        entered.set()
-        threading.Event().wait(0.2)
-        close(self)
-
-    monkeypatch.setattr(db.Mirror, "_close", slow_close)
-    task = asyncio.ensure_future(mirror.close())
-    while not entered.is_set():  # noqa: ASYNC110 - a thread's event
-        await asyncio.sleep(0.005)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    monkeypatch.undo()
+    await cancelled_while_closing(monkeypatch, db.Mirror, "_close", mirror.close)
     async with await _open(path):  # not SyncLocked
         pass
 
