@@ -22,7 +22,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from ._errors import DeskClosed, HeadoniError, InvalidArgument, ResponseDecodeError, TicketNotFound
+from ._errors import (
+    DeskClosed,
+    HeadoniError,
+    InvalidArgument,
+    PoolTimeout,
+    RateLimitTimeout,
+    ResponseDecodeError,
+    TicketNotFound,
+)
 from ._models import TicketPage, TicketSummary
 from ._protocol import check_missing, check_positive_int, check_ticket_keys, peek_next_cursor, require_scope
 from ._routes import ROUTES
@@ -262,7 +270,13 @@ class TicketStream:
                 waiting = True
                 callers = contextvars.copy_context()
                 if ahead is not None:
-                    page, ahead = await await_tracked(ahead), None
+                    try:
+                        page, ahead = await await_tracked(ahead), None
+                    except (PoolTimeout, RateLimitTimeout):
+                        # It waited (for the pool, or the desk's rate limit) while the caller
+                        # worked, and gave up: nothing was sent. Ask now, as without prefetch.
+                        ahead = None
+                        page = await self._fetch(following, None)
                 else:
                     page = await self._fetch(following, None)
         finally:
@@ -323,6 +337,8 @@ def fetch_many(
     def checked() -> tuple[Iterable[str], int, bool]:
         keys = check_ticket_keys(ids)
         limit = check_positive_int("concurrency", concurrency)
+        skip = check_missing(missing)
+        require_scope(ROUTES["get_ticket"], scopes)
         size = limit if pool is None else pool
         if limit > size:
             logger.warning(
@@ -330,8 +346,6 @@ def fetch_many(
                 "run at once (raise AsyncDesk(max_connections=...) to run more)",
                 name, limit, size, "" if size == 1 else "s", size,
             )  # fmt: skip
-        skip = check_missing(missing)
-        require_scope(ROUTES["get_ticket"], scopes)
         return keys, limit, skip
 
     return fetch_in_order(fetch, checked, track=track, name=name)
@@ -387,8 +401,8 @@ async def fetch_in_order(
             except StopIteration:
                 more = False
                 return
-            except HeadoniError as exc:  # a bad key: raised at its place, nothing after it starts
-                more = False
+            except Exception as exc:  # noqa: BLE001 - a bad key, or the ids' own iterator failing:
+                more = False  # raised at its place, after the results before it; nothing after it starts
                 task: asyncio.Task[_T | _Skipped] = asyncio.ensure_future(_fail(exc))
             else:
                 task = asyncio.ensure_future(one(key))
@@ -409,7 +423,7 @@ async def fetch_in_order(
         await settle(*window)
 
 
-async def _fail(exc: HeadoniError) -> Any:
+async def _fail(exc: Exception) -> Any:
     raise exc
 
 
@@ -423,7 +437,9 @@ async def await_tracked(task: asyncio.Task[_T]) -> _T:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-        raise DeskClosed("the desk was closed while this call was in progress") from None
+    # Raised outside the handler: chained to the CancelledError, it would keep
+    # the fetch's frames (aiohttp's hold the request's headers, token included).
+    raise DeskClosed("the desk was closed while this call was in progress")
 
 
 async def settle(*tasks: asyncio.Future[Any]) -> None:

@@ -320,6 +320,11 @@ class Transport:
                 # frames: aiohttp's hold the request's headers in their locals,
                 # which error trackers and `pytest -l` print.
                 raise mapped from without_frames(exc)
+        except asyncio.CancelledError as exc:
+            # Cut aiohttp's frames (their locals hold the request's headers,
+            # token included): asyncio.timeout() makes this the cause of its
+            # TimeoutError, which tracebacks show.
+            raise without_frames(exc)  # noqa: B904
         raise failure
 
 
