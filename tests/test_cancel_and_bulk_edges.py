@@ -98,6 +98,18 @@ async def test_closing_the_desk_mid_window(fake: FakeDesk) -> None:
     await no_client_tasks_left()
 
 
+async def the_rest_of_two_pages(it: Any, got: list[Any]) -> None:
+    """Take the rest of the first two pages of ten from ``it`` (``got`` holds
+    page 1's first ticket), close it, and check that nothing is left running."""
+    try:
+        for _ in range(19):
+            got.append(await anext(it))
+    finally:
+        await it.aclose()
+    assert len(got) == 20
+    await no_client_tasks_left()
+
+
 @pytest.mark.parametrize("prefetch", [False, True])
 async def test_a_prefetch_that_timed_out_in_the_pool_while_the_consumer_worked_is_not_its_failure(
     fake: FakeDesk, prefetch: bool
@@ -106,7 +118,8 @@ async def test_a_prefetch_that_timed_out_in_the_pool_while_the_consumer_worked_i
     takes the connection just as page 1 arrives; the consumer works on page 1
     for 1.5 s, by which time the pool is free. Without prefetch, page 2 is
     simply fetched then. With it, page 2's fetch waited in the pool while the
-    consumer worked, timed out, and that PoolTimeout is what the consumer gets."""
+    consumer worked and timed out: that PoolTimeout must not be the consumer's
+    failure (nothing was sent; the page is asked for again)."""
     fake.inject(Fault.latency(0.1), route="list_tickets", on=1)
     fake.inject(Fault.latency(1.0), route="get_ticket", on=1)
     async with _open(fake, max_connections=1, timeouts=Timeouts(pool=0.2)) as desk:
@@ -117,13 +130,7 @@ async def test_a_prefetch_that_timed_out_in_the_pool_while_the_consumer_worked_i
         got = [await first]
         await asyncio.sleep(1.5)  # the consumer works on page 1
         assert (await other).number == 1200
-        try:
-            for _ in range(19):
-                got.append(await anext(it))
-        finally:
-            await it.aclose()  # type: ignore[attr-defined]
-        assert len(got) == 20
-        await no_client_tasks_left()
+        await the_rest_of_two_pages(it, got)
 
 
 @pytest.mark.parametrize("what", ["get_ticket", "get_tickets", "get_ticket_records", "stream"])
@@ -149,9 +156,9 @@ async def test_asyncio_timeout_around_a_call_keeps_the_token_out_of_its_tracebac
 
 
 async def test_desk_closed_during_a_prefetch_keeps_the_token_out_of_its_chain(fake: FakeDesk) -> None:
-    """DeskClosed is raised ``from None`` inside the ``except CancelledError``:
-    its ``__context__`` still holds the prefetch's CancelledError and its
-    aiohttp frames (``headers``, token included)."""
+    """A DeskClosed raised inside the ``except CancelledError`` (even ``from
+    None``) keeps the prefetch's CancelledError as its ``__context__``, and with
+    it aiohttp's frames (``headers``, token included)."""
     fake.latency = 0.05
     token = fake.mint_token()
     desk = AsyncDesk("acme", token, base_url=fake.base_url, retry=FAST_RETRY)
@@ -173,8 +180,8 @@ async def test_a_prefetch_held_by_a_429_pause_while_the_consumer_worked_is_not_i
     """rate_limit set, retry deadline 1 s. Another call gets a 429 with
     Retry-After: 2 while page 1 is on the wire. The consumer works on page 1
     for 2.5 s, past the pause. Without prefetch, page 2 is fetched then. With
-    it, page 2's fetch was refused at once (the pause passes its deadline),
-    and that RateLimitTimeout is what the consumer gets."""
+    it, page 2's fetch was refused at once (the pause passes its deadline):
+    that RateLimitTimeout must not be the consumer's failure either."""
     fake.inject(Fault.latency(0.2), route="list_tickets", on=1)
     fake.inject(Fault.error(429, "rate_limited", retry_after="2"), route="get_ticket", on=1)
     retry = RetryPolicy(attempts=3, backoff_initial=0.001, backoff_max=0.002, deadline=1)
@@ -187,10 +194,4 @@ async def test_a_prefetch_held_by_a_429_pause_while_the_consumer_worked_is_not_i
             await desk.get_ticket(1200)
         got = [await first]
         await asyncio.sleep(2.5)  # the consumer works on page 1, past the pause
-        try:
-            for _ in range(19):
-                got.append(await anext(it))
-        finally:
-            await it.aclose()  # type: ignore[attr-defined]
-        assert len(got) == 20
-        await no_client_tasks_left()
+        await the_rest_of_two_pages(it, got)
