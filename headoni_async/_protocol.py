@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -339,8 +339,14 @@ def check_ticket_keys(ids: object) -> Iterator[str]:
     raises when its turn comes.
 
     A single str, bytes or int is refused at once (``InvalidArgumentType``)
-    rather than taken as a collection of characters.
+    rather than taken as a collection of characters, and so is an async
+    iterable, which is not read (its error says how to pass its ids).
     """
+    if isinstance(ids, AsyncIterable) and not isinstance(ids, Iterable):
+        raise InvalidArgumentType(
+            f"ids must be a (plain) iterable of ticket numbers or ids, not an async iterable "
+            f"({type(ids).__name__}): collect it first, e.g. [i async for i in ids]"
+        )
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
         raise InvalidArgumentType("ids must be an iterable of ticket numbers or ids, not a single value")
     return map(id_or_number, ids)

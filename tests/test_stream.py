@@ -860,6 +860,21 @@ async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk)
     assert fake.count() == 0
 
 
+async def test_get_tickets_names_an_async_iterable_of_ids_as_such(desk: AsyncDesk, fake: FakeDesk) -> None:
+    # An async generator of ids is a likely mistake (ids read from a queue or
+    # another stream): the error says what it is and how to pass it, instead
+    # of calling it "a single value".
+    from headoni_async import InvalidArgumentType
+
+    async def ids() -> AsyncIterator[int]:
+        yield 1001
+
+    with pytest.raises(InvalidArgumentType, match=r"an async iterable .*\[i async for i in ids\]") as caught:
+        [t async for t in desk.get_tickets(ids())]  # type: ignore[arg-type]
+    assert "single value" not in str(caught.value)
+    assert fake.count() == 0
+
+
 async def test_breaking_out_of_get_tickets(fake: FakeDesk) -> None:
     fake.inject(Fault.latency(10), route="get_ticket", on=range(2, 400))  # the rest would hang
     async with AsyncDesk("acme", fake.mint_token(), base_url=fake.base_url) as desk:
