@@ -135,6 +135,21 @@ def pydantic_pages() -> PageDecoder:
     return decode
 
 
+def our_model_pages() -> PageDecoder:
+    """headoni-async's models without the client: each page's bytes through the
+    desk's own page decoder (msgspec when installed, else JSON and the converter),
+    with no pager, request path, order check or per-ticket iteration around it.
+    The limit any walk that builds these models can reach."""
+    from headoni_async._json import json_loads
+    from headoni_async._models import decode_page, page_from_bytes
+
+    def decode(body: bytes) -> tuple[int, str | None]:
+        page = page_from_bytes(body) or decode_page(json_loads(body))
+        return len(page.tickets), page.next_cursor
+
+    return decode
+
+
 async def bare_stream(root: str, limit: int, decode: PageDecoder) -> int:
     """Bare aiohttp following nextCursor; ``decode`` turns each page's bytes into something."""
     seen = 0
@@ -326,6 +341,7 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
     by default), and ours as shipped against the serial bare rows (what a user
     switching from hand-written aiohttp code sees)."""
     transport, dicts, structs, pydantic = no_pages(), dict_pages(), msgspec_pages(), pydantic_pages()
+    models = our_model_pages()
     times = await interleaved(
         rounds,
         {
@@ -333,6 +349,7 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
             "floor": lambda: bare_stream(root, tickets, dicts),
             "msgspec": lambda: bare_stream(root, tickets, structs),
             "pydantic": lambda: bare_stream(root, tickets, pydantic),
+            "models": lambda: bare_stream(root, tickets, models),
             "serial": lambda: ours_stream_tickets(root, tickets, prefetch=False),
             "serial plain": lambda: ours_stream_tickets(root, tickets, plain=True, prefetch=False),
             "floor ahead": lambda: bare_stream_ahead(root, tickets, dicts),
@@ -367,6 +384,7 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
         rated("serial: floor (aiohttp + orjson dicts)", "floor"),
         rated("serial: typed limit (aiohttp + msgspec structs)", "msgspec"),
         rated("serial: peer's models (aiohttp + pydantic)", "pydantic"),
+        rated("serial: our models alone (aiohttp + headoni-async's page decoder, no client)", "models"),
         rated("serial: headoni-async (prefetch=False)", "serial"),
         rated("serial: headoni-async without msgspec (prefetch=False)", "serial plain"),
         rated("one page ahead: floor (aiohttp + orjson dicts)", "floor ahead"),
@@ -380,6 +398,8 @@ async def throughput(root: str, tickets: int, rounds: int) -> list[Row]:
         ratio("one page ahead: ours / floor", speed("ours", "floor ahead"), None),
         ratio("one page ahead: ours without msgspec / floor", speed("plain", "floor ahead"), None),
         ratio("one page ahead: ours / peer's models", speed("ours", "pydantic ahead"), None),
+        ratio("serial: our models alone / peer's models", speed("models", "pydantic"), None),
+        ratio("serial: ours / our models alone (the client around them)", speed("serial", "models"), None),
         ratio("serial: ours / typed limit", speed("serial", "msgspec"), None),
         ratio(
             "serial: model cost over transport, peer's models / ours",
