@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -340,15 +340,24 @@ def check_ticket_keys(ids: object) -> Iterator[str]:
 
     A single str, bytes or int is refused at once (``InvalidArgumentType``)
     rather than taken as a collection of characters, and so is an async
-    iterable, which is not read (its error says how to pass its ids).
+    iterable, which is not read (its error says how to pass its ids), and a
+    coroutine (an ``await`` forgotten), which is closed.
     """
+    if isinstance(ids, Coroutine):
+        ids.close()  # refused, never to be awaited: closed, so no "never awaited" warning follows
+        raise InvalidArgumentType(
+            "ids is a coroutine, not an iterable of ticket numbers or ids: await it first"
+        )
     if isinstance(ids, AsyncIterable) and not isinstance(ids, Iterable):
         raise InvalidArgumentType(
             f"ids must be a (plain) iterable of ticket numbers or ids, not an async iterable "
-            f"({type(ids).__name__}): collect it first, e.g. [i async for i in ids]"
+            f"({type(ids).__name__}): collect it first, e.g. [i async for i in ids], "
+            "or, from a stream of tickets, [t.id async for t in stream]"
         )
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
-        raise InvalidArgumentType("ids must be an iterable of ticket numbers or ids, not a single value")
+        raise InvalidArgumentType(
+            f"ids must be an iterable of ticket numbers or ids, not a single value ({type(ids).__name__})"
+        )
     return map(id_or_number, ids)
 
 

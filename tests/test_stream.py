@@ -863,7 +863,8 @@ async def test_get_tickets_checks_ids_before_io(desk: AsyncDesk, fake: FakeDesk)
 async def test_get_tickets_names_an_async_iterable_of_ids_as_such(desk: AsyncDesk, fake: FakeDesk) -> None:
     # An async generator of ids is a likely mistake (ids read from a queue or
     # another stream): the error says what it is and how to pass it, instead
-    # of calling it "a single value".
+    # of calling it "a single value". A stream yields tickets, not ids: its
+    # hint is the one that works for it.
     from headoni_async import InvalidArgumentType
 
     async def ids() -> AsyncIterator[int]:
@@ -872,6 +873,26 @@ async def test_get_tickets_names_an_async_iterable_of_ids_as_such(desk: AsyncDes
     with pytest.raises(InvalidArgumentType, match=r"an async iterable .*\[i async for i in ids\]") as caught:
         [t async for t in desk.get_tickets(ids())]  # type: ignore[arg-type]
     assert "single value" not in str(caught.value)
+    async with desk.tickets() as stream:
+        with pytest.raises(InvalidArgumentType, match=r"\[t\.id async for t in stream\]"):
+            [t async for t in desk.get_tickets(stream)]  # type: ignore[arg-type]
+    assert fake.count() == 0
+
+
+async def test_get_tickets_given_a_coroutine_says_to_await_it(desk: AsyncDesk, fake: FakeDesk) -> None:
+    # ``get_tickets(load_ids())`` with the await forgotten: the error says so,
+    # and the coroutine is closed, so no "never awaited" warning follows it.
+    from headoni_async import InvalidArgumentType
+
+    async def load_ids() -> list[int]:
+        return [1001]
+
+    pending = load_ids()
+    with pytest.raises(InvalidArgumentType, match=r"a coroutine, .*await it first"):
+        [t async for t in desk.get_tickets(pending)]  # type: ignore[arg-type]
+    assert pending.cr_frame is None  # closed
+    with pytest.raises(InvalidArgumentType, match=r"not a single value \(function\)"):
+        [t async for t in desk.get_tickets(load_ids)]  # type: ignore[arg-type]
     assert fake.count() == 0
 
 
