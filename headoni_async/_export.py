@@ -45,7 +45,7 @@ from . import _protocol as proto
 from ._checkpoint import Checkpoint, ExportFiles, ExportRefused, damaged, describe, parse_checkpoint
 from ._desk import AsyncDesk
 from ._errors import InvalidArgument
-from ._filelock import LockBusy, exclusive_lock
+from ._filelock import LockBusy, await_release, exclusive_lock
 from ._json import json_dumpb, json_loads
 from ._models import StatusType
 
@@ -304,22 +304,6 @@ def _last_id(sink: IO[bytes], end: int) -> str | None:
     return ident if isinstance(ident, str) else None
 
 
-async def _complete(future: asyncio.Future[None]) -> None:
-    """Wait for ``future`` (shielded) to finish even if the caller is cancelled
-    meanwhile; then the cancellation goes on."""
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        if not future.cancelled():
-            future.exception()  # retrieved: the cancellation is what the caller gets
-        raise asyncio.CancelledError
-    future.result()
-
-
 def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
@@ -456,7 +440,7 @@ async def export_tickets(
         # Queued behind any page still being written, so it never races it; and
         # done before this returns, even when cancelled meanwhile, so the lock
         # is released by then.
-        await _complete(run(output.close))
+        await await_release(run(output.close))
         worker.shutdown(wait=False)
     return ExportResult(
         tickets=progress.tickets - progress.resumed_from,

@@ -6,10 +6,14 @@ The lock file is removed when the lock is released. That is safe because a
 run that wins the lock checks that the path still names the file it locked:
 a run that locked a file another run had just removed tries again on the new
 one, so two runs never both believe they hold the lock.
+
+``await_release`` waits for a job's close (which releases its lock) even when
+the job is cancelled meanwhile, so a cancelled job never leaves it held.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -18,7 +22,7 @@ from pathlib import Path
 
 from ._errors import HeadoniError
 
-__all__ = ["LockBusy", "exclusive_lock"]
+__all__ = ["LockBusy", "await_release", "exclusive_lock"]
 
 if sys.platform == "win32":  # pragma: no cover - not tested here
     import msvcrt
@@ -78,3 +82,23 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
+
+
+async def await_release(future: asyncio.Future[None]) -> None:
+    """Wait for ``future``, the close that releases a job's lock (running on a
+    worker thread), to finish even when the caller is cancelled meanwhile
+    (shielded); then the cancellation goes on. So the lock is released when
+    this returns or raises, and the caller's next run does not find it held.
+    Raises what the close raised, or ``CancelledError`` (the close's own
+    outcome is then retrieved, and dropped)."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller gets
+        raise asyncio.CancelledError
+    future.result()

@@ -34,7 +34,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from ._errors import InvalidArgument, SyncError, SyncLocked, SyncMismatch, SyncStateDamaged
-from ._filelock import LockBusy, exclusive_lock
+from ._filelock import LockBusy, await_release, exclusive_lock
 
 __all__ = ["SCHEMA_VERSION", "Mirror", "PageWrite", "Stored", "SyncState"]
 
@@ -617,24 +617,13 @@ class Mirror:
         running on the database thread). Idempotent."""
         loop = asyncio.get_running_loop()
         done = loop.run_in_executor(self._executor, self._close)
-        cancelled = False
         try:
-            # Shielded, and waited for even when the caller is cancelled (then the
-            # cancellation goes on once it is done): the close runs after the
-            # running call, on the database thread, and the lock is released
-            # before this returns, so the caller's next sync is not SyncLocked.
-            while not done.done():
-                try:
-                    await asyncio.shield(done)
-                except asyncio.CancelledError:
-                    cancelled = True
+            # The close runs after the running call, on the database thread, and
+            # is waited for even when the caller is cancelled, so the caller's
+            # next sync is not SyncLocked.
+            await await_release(done)
         finally:
             self._executor.shutdown(wait=False)
-        if cancelled:
-            if not done.cancelled():
-                done.exception()  # retrieved: the cancellation is what the caller gets
-            raise asyncio.CancelledError
-        done.result()
 
     async def __aenter__(self) -> Mirror:
         return self
