@@ -229,7 +229,7 @@ class TicketStream:
 
         ahead: asyncio.Task[TicketPage] | None = None
         try:
-            page = await self._fetch(cursor, peek_for(cursor))
+            page = await fetch(cursor, peek_for(cursor))
             while True:
                 waiting = False
                 try:
@@ -252,9 +252,9 @@ class TicketStream:
                         ahead = task
                     else:
                         await _drop(task)
-                if ahead is None and following is not None and self._prefetch:
-                    ahead = asyncio.ensure_future(self._fetch(following, peek_for(following)))
-                    self._track(ahead)
+                if ahead is None and following is not None and prefetch:
+                    ahead = asyncio.ensure_future(fetch(following, peek_for(following)))
+                    track(ahead)
                 if tickets:
                     for ticket in page.tickets:
                         self._cursor = ticket.id
@@ -276,9 +276,9 @@ class TicketStream:
                         # It waited (for the pool, or the desk's rate limit) while the caller
                         # worked, and gave up: nothing was sent. Ask now, as without prefetch.
                         ahead = None
-                        page = await self._fetch(following, None)
+                        page = await fetch(following, None)
                 else:
-                    page = await self._fetch(following, None)
+                    page = await fetch(following, None)
         finally:
             waiting = False  # nothing starts from here on
             await _drop(ahead, None if guess is None else guess[1])
@@ -364,7 +364,7 @@ async def fetch_in_order(
     checks raise at the first ``anext``, not at the call).
 
     ``keys`` is read lazily, only as the window has room, so an endless
-    iterator works; one whose ``next()`` raises a ``HeadoniError`` (a bad id)
+    iterator works; one whose ``next()`` raises (a bad id, or the iterator's own error)
     fails at its place in the order, and no key after it is read.
 
     Up to twice ``concurrency`` fetches are started ahead, so one slow head
