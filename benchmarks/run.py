@@ -100,11 +100,9 @@ def dict_pages() -> PageDecoder:
 
 def no_pages() -> PageDecoder:
     """Transport only: the bytes are not parsed; the cursor is found by a byte search."""
-    marker = b'"nextCursor":'
 
     def decode(body: bytes) -> tuple[int, str | None]:
-        cursor = body[body.rindex(marker) + len(marker) : -1].strip()
-        return body.count(b'"number":'), None if cursor == b"null" else cursor.strip(b'"').decode()
+        return body.count(b'"number":'), _tail_cursor(body)
 
     return decode
 
