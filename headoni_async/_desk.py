@@ -679,7 +679,7 @@ class AsyncDesk:
 
         Raises:
             InvalidArgumentType, InvalidArgument: a wrong ``ids`` (a single
-                value or an async iterable), ``concurrency`` or ``missing``, before any I/O.
+                value, an async iterable or an awaitable), ``concurrency`` or ``missing``, before any I/O.
             InvalidId: a bad id, before its request, in order.
             TicketNotFound and what every call raises, in order.
         """

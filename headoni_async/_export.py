@@ -426,6 +426,7 @@ async def export_tickets(
                 if on_page is not None:
                     on_page(progress)
         await run(output.finish)
+        progress.resumable = False  # no checkpoint left: the target is this export now
     except BaseException:
         if isinstance(output, _FileOutput) and progress.resumable:
             # Save every whole page written so far (a full disk may refuse: then

@@ -87,14 +87,15 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
 async def await_release(future: asyncio.Future[None]) -> None:
     """Wait for ``future``, the close that releases a job's lock (running on a
     worker thread), to finish even when the caller is cancelled meanwhile
-    (shielded); then the cancellation goes on. So the lock is released when
-    this returns or raises, and the caller's next run does not find it held.
-    Raises what the close raised, or ``CancelledError`` (the close's own
-    outcome is then retrieved, and dropped)."""
+    (it is never cancelled itself); then the cancellation goes on. So the lock
+    is released when this returns or raises, and the caller's next run does
+    not find it held. Raises ``CancelledError`` when the caller was cancelled
+    while it waited (the close's own outcome, even an error, is then
+    retrieved and dropped), else what the close raised."""
     cancelled = False
     while not future.done():
         try:
-            await asyncio.shield(future)
+            await asyncio.wait([future])  # never cancels it, never raises its error
         except asyncio.CancelledError:
             cancelled = True
     if cancelled:

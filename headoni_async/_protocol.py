@@ -6,10 +6,11 @@ of gidgethub's ``sansio``)."""
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import re
-from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -341,12 +342,21 @@ def check_ticket_keys(ids: object) -> Iterator[str]:
     A single str, bytes or int is refused at once (``InvalidArgumentType``)
     rather than taken as a collection of characters, and so is an async
     iterable, which is not read (its error says how to pass its ids), and a
-    coroutine (an ``await`` forgotten), which is closed.
+    coroutine or other awaitable such as a Future (an ``await`` forgotten; a
+    coroutine not yet started is closed).
     """
     if isinstance(ids, Coroutine):
-        ids.close()  # refused, never to be awaited: closed, so no "never awaited" warning follows
+        if inspect.iscoroutine(ids) and inspect.getcoroutinestate(ids) == inspect.CORO_CREATED:
+            # Refused, and never started: closed, so no "never awaited" warning
+            # follows. One already started belongs to whoever runs it: left alone.
+            ids.close()
         raise InvalidArgumentType(
             "ids is a coroutine, not an iterable of ticket numbers or ids: await it first"
+        )
+    if isinstance(ids, Awaitable):  # a Future or Task: iterable, but its __iter__ is its __await__
+        raise InvalidArgumentType(
+            f"ids is an awaitable ({type(ids).__name__}), not an iterable of ticket numbers or ids: "
+            "await it first"
         )
     if isinstance(ids, AsyncIterable) and not isinstance(ids, Iterable):
         raise InvalidArgumentType(
